@@ -1,0 +1,1 @@
+"""Plain-Python core of the dropout-risk product: data contract, settings, generator, ingestion."""

@@ -1,0 +1,59 @@
+"""Feature contract shared by ingestion, Transform, the model, TFMA, serving and the early-warning job.
+
+One example is one learner in one span: ``window_days`` daily values for each sequence feature
+(oldest day first), two per-day masks, and static context. Everything that names a feature
+imports it from here.
+"""
+
+from __future__ import annotations
+
+# The eight daily behaviour features, in the order the model stacks them.
+SEQUENCE_FEATURES: tuple[str, ...] = (
+    "logins",  # login events that day
+    "video_completion_rate",  # video_complete / video_play (0 when no play)
+    "quiz_submissions",  # quiz_submit events
+    "wrong_attempts",  # quiz_submit events with correct == false
+    "forum_posts",  # forum_post + forum_reply events
+    "downloads",  # resource_download events
+    "mean_dwell_seconds",  # mean duration_s over events that carry a duration
+    "explanation_watched",  # explanation_view events
+)
+
+# Per-day masks. ACTIVE: the learner produced at least one accepted event that day (an inactive
+# enrolled day is signal, not padding). ENROLLED: the learner was enrolled that day (days before
+# enrolment are padding and are masked out of the sequence model).
+ACTIVE_MASK_KEY = "active_mask"
+ENROLLED_MASK_KEY = "enrolled_mask"
+MASK_FEATURES: tuple[str, ...] = (ACTIVE_MASK_KEY, ENROLLED_MASK_KEY)
+
+DEFAULT_WINDOW_DAYS = 10
+
+# Static context: categorical model inputs (vocabularies in Transform) and numeric ones.
+CATEGORICAL_CONTEXT: tuple[str, ...] = ("course_id", "cohort", "region", "device", "plan")
+NUMERIC_CONTEXT: tuple[str, ...] = ("price",)
+
+# Fairness attributes: evaluation slices only, never model inputs (unless a config says otherwise).
+FAIRNESS_ATTRIBUTES: tuple[str, ...] = ("age_band", "gender")
+
+# Identifiers carried through for joining risk lists; pseudonymised at ingestion, never model inputs.
+LEARNER_KEY = "learner"  # keyed-hash pseudonym of the raw learner id
+SPAN_KEY = "span"
+
+LABEL_KEY = "label"  # 1 = dropped out (or churned, on paid platforms)
+SCORE_KEY = "final_score"  # 0..100 final score, the multi-task regression target; -1 when unknown
+
+# Columns that slice the evaluation (TFMA) besides the overall view.
+SLICE_COLUMNS: tuple[str, ...] = ("course_id", "cohort", "region", "device", "plan", *FAIRNESS_ATTRIBUTES)
+
+# Everything that is a string feature in an example.
+STRING_FEATURES: tuple[str, ...] = (LEARNER_KEY, *CATEGORICAL_CONTEXT, *FAIRNESS_ATTRIBUTES)
+
+
+def transformed_name(key: str) -> str:
+    """Name of a feature after Transform."""
+    return f"{key}_xf"
+
+
+def sequence_keys() -> tuple[str, ...]:
+    """All per-day keys of an example (features then masks), each a float list of window_days values."""
+    return (*SEQUENCE_FEATURES, *MASK_FEATURES)

@@ -1,0 +1,1 @@
+"""TFX pipeline definition, Transform and Trainer module code, and runners."""
