@@ -1,0 +1,27 @@
+# The front door. Each target is one line in the README.
+TFX_PY := .venv-tfx/bin/python
+CONFIG ?= config/default.toml
+
+.PHONY: setup run test test-fast bench style clean
+
+setup:  ## build both environments from the lock files (idempotent)
+	bash scripts/setup.sh
+
+run: setup  ## generate learner logs, run the pipeline on two spans, print where the results are
+	$(TFX_PY) -m tfx_pipeline.demo --config $(CONFIG)
+
+test: setup  ## the whole suite, end-to-end tests included
+	$(TFX_PY) -m pytest -q
+
+test-fast: setup  ## the suite without end-to-end pipeline runs
+	$(TFX_PY) -m pytest -q -m "not e2e"
+
+bench: setup  ## benchmarks (figures go into the README)
+	$(TFX_PY) benchmarks/bench_ingest.py
+	$(TFX_PY) benchmarks/bench_pipeline.py
+
+style:  ## lint and type-check the plain-Python core
+	.venv-tfx/bin/ruff check . && .venv-tfx/bin/ruff format --check . && .venv-tfx/bin/mypy
+
+clean:  ## remove generated data, pipeline outputs and metadata (keeps environments and the key)
+	rm -rf work/data work/pipeline work/metadata work/serving

@@ -1,0 +1,1 @@
+"""LearnerExampleGen: one span of raw landing events -> pseudonymised learner examples + quarantine."""
