@@ -1,0 +1,75 @@
+"""Daily aggregation: accepted events -> per learner per day features -> fixed-length sequences.
+
+Aggregation is one GROUP BY over the accepted rows of the event table; the result is scattered into
+dense ``[learners, window_days]`` arrays, so learners without a single event keep all-zero rows
+(and an all-zero active mask): total inactivity is the strongest dropout signal, never padding.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from dropout.features import SEQUENCE_FEATURES
+
+from .validate import EVENTS_TABLE
+
+# Per (learner, day) aggregates; features are derived from these below.
+_DAILY_SQL = f"""
+    SELECT lidx, day_idx,
+        count(*) FILTER (WHERE event_type = 'login') AS logins,
+        count(*) FILTER (WHERE event_type = 'video_play') AS plays,
+        count(*) FILTER (WHERE event_type = 'video_complete') AS completes,
+        count(*) FILTER (WHERE event_type = 'quiz_submit') AS quiz_submissions,
+        count(*) FILTER (WHERE event_type = 'quiz_submit' AND correct = false) AS wrong_attempts,
+        count(*) FILTER (WHERE event_type IN ('forum_post', 'forum_reply')) AS forum_posts,
+        count(*) FILTER (WHERE event_type = 'resource_download') AS downloads,
+        coalesce(avg(duration), 0) AS mean_dwell_seconds,
+        count(*) FILTER (WHERE event_type = 'explanation_view') AS explanation_watched
+    FROM {EVENTS_TABLE}
+    WHERE reason IS NULL
+    GROUP BY lidx, day_idx
+"""
+
+
+def daily_sequences(
+    con: duckdb.DuckDBPyConnection, n_learners: int, window_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Aggregate accepted events per learner and landing day.
+
+    Returns:
+        ``features``: float32 ``[n_learners, window_days, len(SEQUENCE_FEATURES)]`` in
+        SEQUENCE_FEATURES order, 0.0 on days without events; ``active``: float32
+        ``[n_learners, window_days]``, 1.0 where the learner had at least one accepted event.
+    """
+    daily = con.execute(_DAILY_SQL).fetchnumpy()
+    rows = np.asarray(daily["lidx"], dtype=np.int64)
+    days = np.asarray(daily["day_idx"], dtype=np.int64)
+    plays = np.asarray(daily["plays"], dtype=np.float64)
+    completes = np.asarray(daily["completes"], dtype=np.float64)
+    derived = {
+        # Completions without a play that day (the play landed the day before) still cap at 1.
+        "video_completion_rate": np.where(plays > 0, np.minimum(completes / np.maximum(plays, 1), 1.0), 0.0),
+    }
+    features = np.zeros((n_learners, window_days, len(SEQUENCE_FEATURES)), dtype=np.float32)
+    for k, name in enumerate(SEQUENCE_FEATURES):
+        values = derived[name] if name in derived else np.asarray(daily[name], dtype=np.float64)
+        features[rows, days, k] = values
+    active = np.zeros((n_learners, window_days), dtype=np.float32)
+    active[rows, days] = 1.0
+    return features, active
+
+
+def enrolled_mask(enrolled_on: np.ndarray, first_day: np.datetime64, window_days: int) -> np.ndarray:
+    """float32 ``[learners, window_days]``: 1.0 on days on or after each learner's enrolment day."""
+    days = first_day.astype("datetime64[D]") + np.arange(window_days)
+    return (days[None, :] >= enrolled_on.astype("datetime64[D]")[:, None]).astype(np.float32)
+
+
+def list_column(matrix: np.ndarray) -> pa.Array:
+    """``[rows, window_days]`` float32 -> Arrow ``list<float32>``, one list of window_days per row."""
+    rows, width = matrix.shape
+    offsets = pa.array(np.arange(0, rows * width + 1, width, dtype=np.int32))
+    values = pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1), type=pa.float32())
+    return pa.ListArray.from_arrays(offsets, values)
