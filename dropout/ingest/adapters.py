@@ -130,11 +130,12 @@ class CsvAdapter:
         _load_lines(con, file.path)
         ncols = len(header)
         fields = ",\n".join(
-            (f"v[{header.index(f) + 1}] AS {f}" if f in header else f"NULL::VARCHAR AS {f}") for f in RAW_FIELDS
+            (f"v[{header.index(f) + 1}] AS {f}" if f in header else f"NULL::VARCHAR AS {f}")
+            for f in RAW_FIELDS
         )
         quoted = (
-            "list_transform(regexp_extract_all(',' || text, ',(\"(?:[^\"]|\"\")*\"|[^,]*)', 1), "
-            "x -> CASE WHEN starts_with(x, '\"') THEN replace(substr(x, 2, length(x) - 2), '\"\"', '\"') ELSE x END)"
+            'list_transform(regexp_extract_all(\',\' || text, \',("(?:[^"]|"")*"|[^,]*)\', 1), '
+            "lambda x: CASE WHEN starts_with(x, '\"') THEN replace(substr(x, 2, length(x) - 2), '\"\"', '\"') ELSE x END)"
         )
         return f"""
             SELECT line,

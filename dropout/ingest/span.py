@@ -153,7 +153,9 @@ def ingest_span(
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got '{mode}'")
     if span < 0 or window_days < 1:
-        raise ValueError(f"span must be >= 0 and window_days >= 1, got span={span}, window_days={window_days}")
+        raise ValueError(
+            f"span must be >= 0 and window_days >= 1, got span={span}, window_days={window_days}"
+        )
     if clock_skew_minutes < 0:
         raise ValueError(f"clock_skew_minutes must be >= 0, got {clock_skew_minutes}")
     landing_root = Path(landing_root)
@@ -217,9 +219,12 @@ def ingest_span(
             )
         con.execute(f"DROP TABLE IF EXISTS {LINES_TABLE}")
         mark_duplicates(con)
-        unknown = [r[0] for r in con.execute(
-            f"SELECT DISTINCT raw_learner FROM {EVENTS_TABLE} WHERE raw_learner IS NOT NULL"
-        ).fetchall()]
+        unknown = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT raw_learner FROM {EVENTS_TABLE} WHERE raw_learner IS NOT NULL"
+            ).fetchall()
+        ]
         name_unknown_learners(con, {raw: pseudonym(raw, key) for raw in unknown})
 
         counts = _event_counts(con, days, present, input_per_file, files)
@@ -256,12 +261,19 @@ def ingest_span(
     order = np.lexsort((learners["course_id"].to_numpy()[keep], learners["pseudonym"].to_numpy()[keep]))
     rows = np.flatnonzero(keep)[order]
     examples = _examples_table(
-        learners, rows, span, features, active, enrolled_mask(enrolled_on, np.datetime64(days[0].isoformat(), "D"), window_days)
+        learners,
+        rows,
+        span,
+        features,
+        active,
+        enrolled_mask(enrolled_on, np.datetime64(days[0].isoformat(), "D"), window_days),
     )
     if mode == "training":
         assert labels is not None and scores is not None
         examples = examples.append_column(LABEL_KEY, pa.array(labels[rows].astype(np.int64), type=pa.int64()))
-        examples = examples.append_column(SCORE_KEY, pa.array(scores[rows].astype(np.float32), type=pa.float32()))
+        examples = examples.append_column(
+            SCORE_KEY, pa.array(scores[rows].astype(np.float32), type=pa.float32())
+        )
         split = eval_split(learners["pseudonym"].to_numpy()[rows], eval_fraction)
         examples = examples.append_column(SPLIT_COLUMN, pa.array(split.tolist(), type=pa.string()))
         counts["split"] = {"train": int((split == "train").sum()), "eval": int((split == "eval").sum())}

@@ -89,16 +89,19 @@ def read_learners(path: Path) -> tuple[pd.DataFrame, dict[str, int]]:
             frame[c] = ""
     enrolled = pd.to_datetime(frame["enrolled_on"], format="%Y-%m-%d", errors="coerce")
     price = pd.to_numeric(frame["price"].replace("", "0"), errors="coerce")
-    reason = pd.Series(np.select(
-        [
-            (frame["learner_id"] == "") | (frame["course_id"] == ""),
-            enrolled.isna(),
-            ~(price >= 0) | ~np.isfinite(price.fillna(-1)),
-            frame.duplicated(["learner_id", "course_id"], keep="first"),
-        ],
-        ["missing_id", "bad_enrolled_on", "bad_price", "duplicate_row"],
-        default="",
-    ), index=frame.index).replace("", None)
+    reason = pd.Series(
+        np.select(
+            [
+                (frame["learner_id"] == "") | (frame["course_id"] == ""),
+                enrolled.isna(),
+                ~(price >= 0) | ~np.isfinite(price.fillna(-1)),
+                frame.duplicated(["learner_id", "course_id"], keep="first"),
+            ],
+            ["missing_id", "bad_enrolled_on", "bad_price", "duplicate_row"],
+            default="",
+        ),
+        index=frame.index,
+    ).replace("", None)
     keep = reason.isna()
     accepted = frame.loc[keep, list(LEARNER_COLUMNS)].reset_index(drop=True)
     accepted["enrolled_on"] = enrolled[keep].to_numpy().astype("datetime64[D]")
@@ -114,30 +117,36 @@ def read_outcomes(path: Path, label_column: str) -> tuple[pd.DataFrame, dict[str
         (float, -1 when empty), and rejected-row counts per ``OUTCOME_REJECT_REASONS``.
     """
     if label_column not in OUTCOME_COLUMNS[2:]:
-        raise ValueError(f"label_column '{label_column}' is not an outcome column; use one of {OUTCOME_COLUMNS[2:]}")
+        raise ValueError(
+            f"label_column '{label_column}' is not an outcome column; use one of {OUTCOME_COLUMNS[2:]}"
+        )
     frame, malformed = _read_strings(path, ("learner_id", "course_id", label_column), "outcome table")
     if "final_score" not in frame.columns:
         frame["final_score"] = ""
     label = frame[label_column]
     score = pd.to_numeric(frame["final_score"].replace("", "-1"), errors="coerce")
     bad_score = ~(((score >= 0) & (score <= 100)) | (score == -1))
-    reason = pd.Series(np.select(
-        [
-            (frame["learner_id"] == "") | (frame["course_id"] == ""),
-            label == "",
-            ~label.isin(["0", "1"]),
-            bad_score,
-            frame.duplicated(["learner_id", "course_id"], keep="first"),
-        ],
-        ["missing_id", "missing_label", "bad_label", "bad_score", "duplicate_row"],
-        default="",
-    ), index=frame.index).replace("", None)
+    reason = pd.Series(
+        np.select(
+            [
+                (frame["learner_id"] == "") | (frame["course_id"] == ""),
+                label == "",
+                ~label.isin(["0", "1"]),
+                bad_score,
+                frame.duplicated(["learner_id", "course_id"], keep="first"),
+            ],
+            ["missing_id", "missing_label", "bad_label", "bad_score", "duplicate_row"],
+            default="",
+        ),
+        index=frame.index,
+    ).replace("", None)
     keep = reason.isna()
-    accepted = pd.DataFrame({
-        "learner_id": frame.loc[keep, "learner_id"].to_numpy(),
-        "course_id": frame.loc[keep, "course_id"].to_numpy(),
-        "label": label[keep].astype("int64").to_numpy(),
-        "final_score": score[keep].astype("float64").to_numpy(),
-    })
+    accepted = pd.DataFrame(
+        {
+            "learner_id": frame.loc[keep, "learner_id"].to_numpy(),
+            "course_id": frame.loc[keep, "course_id"].to_numpy(),
+            "label": label[keep].astype("int64").to_numpy(),
+            "final_score": score[keep].astype("float64").to_numpy(),
+        }
+    )
     return accepted, _reject_counts(reason, malformed, OUTCOME_REJECT_REASONS)
-

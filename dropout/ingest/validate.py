@@ -79,7 +79,9 @@ def validate_file(
     first_missing = " ".join(f"WHEN {f} IS NULL THEN '{f}'" for f in REQUIRED_EVENT_FIELDS)
     bad_duration = "(duration_s IS NOT NULL AND NOT coalesce(dur >= 0 AND isfinite(dur), false))"
     bad_amount = "(amount IS NOT NULL AND NOT coalesce(amt >= 0 AND isfinite(amt), false))"
-    bad_attempt = "(attempt IS NOT NULL AND NOT coalesce(att >= 1 AND isfinite(att) AND att = floor(att), false))"
+    bad_attempt = (
+        "(attempt IS NOT NULL AND NOT coalesce(att >= 1 AND isfinite(att) AND att = floor(att), false))"
+    )
     bad_correct = "(correct IS NOT NULL AND lc NOT IN ('true', 'false'))"
     window = f"landing day {file.day.isoformat()} widened by {skew_us // 60_000_000} min"
     con.execute(
@@ -181,7 +183,9 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection) -> None:
 def name_unknown_learners(con: duckdb.DuckDBPyConnection, pseudonyms: dict[str, str]) -> None:
     """Put pseudonyms into unknown_learner details and drop the raw ids from the event table."""
     if pseudonyms:
-        mapping = pd.DataFrame({"raw": list(pseudonyms), "pseudonym": list(pseudonyms.values())}, dtype=object)
+        mapping = pd.DataFrame(
+            {"raw": list(pseudonyms), "pseudonym": list(pseudonyms.values())}, dtype=object
+        )
         con.register("unknown_pseudonyms", mapping)
         con.execute(
             f"""
