@@ -8,7 +8,6 @@ the raw id; with another key the same learner gets an unrelated pseudonym.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 import numpy as np
@@ -19,7 +18,7 @@ PSEUDONYM_CHARS = 20
 
 def pseudonym(raw_id: str, key: bytes) -> str:
     """Pseudonym of one raw learner id."""
-    return hmac.new(key, raw_id.encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_CHARS]
+    return hmac.digest(key, raw_id.encode("utf-8"), "sha256").hex()[:PSEUDONYM_CHARS]
 
 
 def pseudonymise(raw_ids: pd.Series, key: bytes) -> np.ndarray:

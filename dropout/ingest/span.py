@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,7 @@ def ingest_span(
         con.unregister("file_frame")
 
         create_event_table(con)
+        started = time.perf_counter()
         skew_us = clock_skew_minutes * 60_000_000
         epoch = dt.date(1970, 1, 1)
         input_per_file: dict[int, int] = {}
@@ -218,7 +220,9 @@ def ingest_span(
                 con, f, raw_query, day_start_us=(f.day - epoch).days * 86_400_000_000, skew_us=skew_us
             )
         con.execute(f"DROP TABLE IF EXISTS {LINES_TABLE}")
+        read_validate_s = time.perf_counter() - started
         mark_duplicates(con)
+        duplicates_s = time.perf_counter() - started - read_validate_s
         unknown = [
             r[0]
             for r in con.execute(
@@ -229,7 +233,9 @@ def ingest_span(
 
         counts = _event_counts(con, days, present, input_per_file, files)
         quarantine = con.sql(quarantine_query()).arrow().read_all().cast(QUARANTINE_SCHEMA)
+        aggregate_started = time.perf_counter()
         features, active = daily_sequences(con, len(learners), window_days)
+        aggregate_s = time.perf_counter() - aggregate_started
         accepted_per_learner = np.bincount(
             np.asarray(
                 con.execute(f"SELECT lidx FROM {EVENTS_TABLE} WHERE reason IS NULL").fetchnumpy()["lidx"],
@@ -293,6 +299,12 @@ def ingest_span(
             "outcome_rows_rejected": outcome_rejects,
             # Accepted events whose learner has no example (enrolled after the span, or no outcome).
             "accepted_without_example": int(accepted_per_learner[~keep].sum()),
+            # Where the time went (wall seconds), for capacity planning; not part of reconciliation.
+            "seconds": {
+                "read_validate": round(read_validate_s, 3),
+                "duplicates": round(duplicates_s, 3),
+                "aggregate": round(aggregate_s, 3),
+            },
         }
     )
     return SpanResult(examples=examples, quarantine=quarantine, counts=counts)

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from dropout.events import LEARNER_COLUMNS, OUTCOME_COLUMNS
@@ -60,10 +61,8 @@ def _read_strings(path: Path, required: tuple[str, ...], what: str) -> tuple[pd.
             column_types={c: pa.string() for c in header}, strings_can_be_null=False
         ),
     )
-    frame = table.to_pandas()
-    for c in frame.columns:
-        frame[c] = frame[c].fillna("").str.strip()
-    return frame, malformed
+    trimmed = pa.table({c: pc.utf8_trim_whitespace(table.column(c)) for c in table.column_names})
+    return trimmed.to_pandas(), malformed
 
 
 def _reject_counts(reasons: pd.Series, malformed: int, all_reasons: tuple[str, ...]) -> dict[str, int]:
