@@ -547,3 +547,37 @@ def test_missing_days_mean_inactivity(tmp_path: Path) -> None:
     assert result.counts["input_records"] == 0 and result.examples.num_rows == 3
     assert not any(d["present"] for d in result.counts["per_day"].values())
     assert all(sum(v) == 0 for v in result.examples.column(ACTIVE_MASK_KEY).to_pylist())
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_reconciles_exactly_with_the_generator_manifest(tmp_path: Path, fmt: str) -> None:
+    """The generator injects each fault on purpose and counts it; ingestion must find exactly those."""
+    generator = pytest.importorskip("dropout.generator")
+    config = generator.GeneratorConfig(
+        learners=40,
+        days=3,
+        seed=5,
+        format=fmt,
+        malformed_rate=0.05,
+        duplicate_rate=0.05,
+        clock_skew_rate=0.05,
+        first_day=D0.isoformat(),
+    )
+    manifest = generator.generate(tmp_path, config)
+    result = ingest_span(
+        tmp_path / "landing",
+        tmp_path / "learners.csv",
+        tmp_path / "outcomes.csv",
+        first_day=D0,
+        span=0,
+        window_days=3,
+        key=KEY,
+        threads=1,
+    )
+    assert result.counts["input_records"] == manifest.lines_total
+    assert result.counts["accepted"] == manifest.valid_events
+    assert result.counts["by_reason"] == manifest.injected
+    cells = [str(v) for t in (result.examples, result.quarantine) for c in t.columns for v in c.to_pylist()]
+    cells.append(json.dumps(result.counts))
+    leaks = [(name, c) for c in cells for name, p in generator.RAW_ID_PATTERNS.items() if p.search(c)]
+    assert leaks == []
