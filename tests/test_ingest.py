@@ -109,7 +109,7 @@ def write_csv(root: Path, day: dt.date, name: str, records: list[dict]) -> Path:
 
 
 def write_tables(root: Path, learners=LEARNERS, outcomes=OUTCOMES, extra_learner_lines: str = "") -> None:
-    root.mkdir(parents=True, exist_ok=True)
+    (root / "landing").mkdir(parents=True, exist_ok=True)
     with (root / "learners.csv").open("w", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(
@@ -354,7 +354,14 @@ def test_counts_reconcile(quarantine_root: Path) -> None:
     assert set(counts["by_reason"]) == set(QUARANTINE_REASONS)
     assert counts["by_reason"]["bad_value"] == 4 and counts["by_reason"]["duplicate"] == 1
     day = counts["per_day"]["2026-11-20"]
-    assert day == {"present": True, "files": 1, "input_records": 17, "accepted": 1, "quarantined": 16}
+    assert day == {
+        "present": True,
+        "files": 1,
+        "ignored_files": 0,
+        "input_records": 17,
+        "accepted": 1,
+        "quarantined": 16,
+    }
     assert counts["per_day"]["2026-11-21"]["present"] is False
 
 
@@ -539,6 +546,31 @@ def test_malformed_learner_rows_are_counted(tmp_path: Path) -> None:
 def test_missing_learner_table_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"learner table not found at .*learners\.csv"):
         run(tmp_path)
+
+
+def test_missing_landing_root_is_a_clear_error(tmp_path: Path) -> None:
+    write_tables(tmp_path)
+    (tmp_path / "landing").rmdir()
+    with pytest.raises(FileNotFoundError, match=r"landing root .*landing does not exist"):
+        run(tmp_path)
+
+
+def test_bad_utf8_empty_files_and_unread_suffixes(tmp_path: Path) -> None:
+    write_tables(tmp_path)
+    day_dir = tmp_path / "landing" / D0.isoformat()
+    day_dir.mkdir()
+    good = json.dumps(event("u1", "raw-learner-0001", "2026-11-20T08:00:00Z", "login")).encode()
+    (day_dir / "a.jsonl").write_bytes(good + b"\n" + good.replace(b"u1", b"u\xff2") + b"\n")
+    (day_dir / "b.jsonl").write_bytes(b"")
+    (day_dir / "c.csv").write_text(",".join(EVENT_FIELDS) + "\n")
+    (day_dir / "d.json").write_text("{}")
+    result = run(tmp_path)
+    assert result.counts["input_records"] == 2 and result.counts["accepted"] == 1
+    assert result.quarantine.column("detail").to_pylist() == [
+        "2026-11-20/a.jsonl line 2: not valid UTF-8; record quarantined"
+    ]
+    assert result.counts["per_day"]["2026-11-20"]["files"] == 3
+    assert result.counts["per_day"]["2026-11-20"]["ignored_files"] == 1
 
 
 def test_missing_days_mean_inactivity(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -73,15 +74,33 @@ def _sql_str(value: str) -> str:
 
 
 def _load_lines(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Materialise the file's physical lines, in order, into LINES_TABLE (rowid = line index)."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {LINES_TABLE} AS
-        SELECT text FROM read_csv({_sql_str(str(path))}, columns={{'text': 'VARCHAR'}}, header=false,
-            delim='{_NEVER_DELIM}', quote='', escape='', auto_detect=false, strict_mode=false,
-            max_line_size={_MAX_LINE_BYTES})
-        """
-    )
+    """Materialise the file's physical lines, in order, into LINES_TABLE (rowid = line index).
+
+    Columns: ``text`` and ``bad_utf8``. A file that is not valid UTF-8 is decoded with replacement
+    characters into a temporary copy (same lines, same numbering) and the lines that needed a
+    replacement are flagged, so one bad byte quarantines one record, not the whole file.
+    """
+
+    def read(source: Path, flag: str) -> None:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {LINES_TABLE} AS
+            SELECT text, {flag} AS bad_utf8
+            FROM read_csv({_sql_str(str(source))}, columns={{'text': 'VARCHAR'}}, header=false,
+                delim='{_NEVER_DELIM}', quote='', escape='', auto_detect=false, strict_mode=false,
+                max_line_size={_MAX_LINE_BYTES})
+            """
+        )
+
+    try:
+        read(path, "false")
+    except duckdb.InvalidInputException as exc:
+        if "unicode" not in str(exc).lower():
+            raise
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            copy.write_text(path.read_bytes().decode("utf-8", errors="replace"), encoding="utf-8")
+            read(copy, "contains(text, chr(65533))")
 
 
 class JsonLinesAdapter:
@@ -99,7 +118,8 @@ class JsonLinesAdapter:
         # rows still undecided, so the costly ltrim/trim run on bad lines only.
         return f"""
             SELECT line,
-                CASE WHEN v IS NULL THEN
+                CASE WHEN bad_utf8 THEN 'not valid UTF-8'
+                     WHEN v IS NULL THEN
                         CASE WHEN text IS NULL OR trim(text) = '' THEN 'empty line' ELSE 'not valid JSON' END
                      WHEN left(text, 1) = '{{' THEN NULL
                      WHEN starts_with(ltrim(text), '{{') THEN NULL
@@ -107,7 +127,7 @@ class JsonLinesAdapter:
                 END AS problem,
                 {fields}
             FROM (
-                SELECT rowid + 1 AS line, text, TRY(json_extract_string(text, {paths})) AS v
+                SELECT rowid + 1 AS line, text, bad_utf8, TRY(json_extract_string(text, {paths})) AS v
                 FROM {LINES_TABLE}
             )
         """
@@ -139,13 +159,14 @@ class CsvAdapter:
         )
         return f"""
             SELECT line,
-                CASE WHEN len(v) = {ncols} THEN NULL
+                CASE WHEN bad_utf8 THEN 'not valid UTF-8'
+                     WHEN len(v) = {ncols} THEN NULL
                      WHEN text IS NULL OR trim(text) = '' THEN 'empty line'
                      WHEN len(v) <> {ncols} THEN 'expected {ncols} fields as in the header, found ' || len(v)
                 END AS problem,
                 {fields}
             FROM (
-                SELECT rowid + 1 AS line, text,
+                SELECT rowid + 1 AS line, text, bad_utf8,
                     CASE WHEN contains(text, '"') THEN {quoted} ELSE string_split(text, ',') END AS v
                 FROM {LINES_TABLE}
                 WHERE rowid > 0
@@ -163,21 +184,35 @@ def _read_header(path: Path) -> list[str]:
 ADAPTERS: dict[str, Adapter] = {a.suffix: a for a in (JsonLinesAdapter(), CsvAdapter())}
 
 
-def landing_files(landing_root: Path, days: list[dt.date]) -> tuple[list[LandingFile], dict[str, bool]]:
+def landing_files(
+    landing_root: Path, days: list[dt.date]
+) -> tuple[list[LandingFile], dict[str, bool], dict[str, int]]:
     """List the landing files of ``days`` in processing order.
 
     Returns:
-        The files (day, then file name) and, per day (ISO string), whether its directory exists.
-        A missing day directory is not an error: that day had no traffic, so everyone is inactive.
+        The files (day, then file name); per day (ISO string) whether its directory exists (a
+        missing day directory is not an error: no traffic, everyone inactive); and per day the
+        number of files no adapter reads (reported, so a mis-named upload does not vanish).
+
+    Raises:
+        FileNotFoundError: ``landing_root`` itself is missing (a wrong path, not a quiet day).
     """
+    if not landing_root.is_dir():
+        raise FileNotFoundError(
+            f"landing root {landing_root} does not exist; point ingestion at the folder holding the "
+            "<YYYY-MM-DD>/ day directories (a day without traffic may lack its directory, the root may not)"
+        )
     files: list[LandingFile] = []
     present: dict[str, bool] = {}
+    ignored: dict[str, int] = {}
     for day_index, day in enumerate(days):
         day_dir = landing_root / day.isoformat()
         present[day.isoformat()] = day_dir.is_dir()
         if not day_dir.is_dir():
             continue
-        for path in sorted(p for p in day_dir.iterdir() if p.is_file() and p.suffix in ADAPTERS):
+        entries = [p for p in day_dir.iterdir() if p.is_file()]
+        ignored[day.isoformat()] = sum(p.suffix not in ADAPTERS for p in entries)
+        for path in sorted(p for p in entries if p.suffix in ADAPTERS):
             files.append(
                 LandingFile(
                     index=len(files),
@@ -187,4 +222,4 @@ def landing_files(landing_root: Path, days: list[dt.date]) -> tuple[list[Landing
                     day_index=day_index,
                 )
             )
-    return files, present
+    return files, present, ignored

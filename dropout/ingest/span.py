@@ -190,7 +190,7 @@ def ingest_span(
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {LEARNERS_TABLE} AS SELECT * FROM learner_frame")
         con.unregister("learner_frame")
-        files, present = landing_files(landing_root, days)
+        files, present, ignored = landing_files(landing_root, days)
         con.register(
             "file_frame",
             pd.DataFrame(
@@ -231,7 +231,7 @@ def ingest_span(
         ]
         name_unknown_learners(con, {raw: pseudonym(raw, key) for raw in unknown})
 
-        counts = _event_counts(con, days, present, input_per_file, files)
+        counts = _event_counts(con, days, present, ignored, input_per_file, files)
         quarantine = con.sql(quarantine_query()).arrow().read_all().cast(QUARANTINE_SCHEMA)
         aggregate_started = time.perf_counter()
         features, active = daily_sequences(con, len(learners), window_days)
@@ -314,6 +314,7 @@ def _event_counts(
     con: duckdb.DuckDBPyConnection,
     days: list[dt.date],
     present: dict[str, bool],
+    ignored: dict[str, int],
     input_per_file: dict[int, int],
     files: list,
 ) -> dict[str, Any]:
@@ -337,6 +338,7 @@ def _event_counts(
         per_day[key] = {
             "present": present[key],
             "files": len(day_files),
+            "ignored_files": ignored.get(key, 0),
             "input_records": sum(input_per_file[f.index] for f in day_files),
             "accepted": 0,
             "quarantined": 0,
