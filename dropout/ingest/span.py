@@ -236,13 +236,11 @@ def ingest_span(
         aggregate_started = time.perf_counter()
         features, active = daily_sequences(con, len(learners), window_days)
         aggregate_s = time.perf_counter() - aggregate_started
-        accepted_per_learner = np.bincount(
-            np.asarray(
-                con.execute(f"SELECT lidx FROM {EVENTS_TABLE} WHERE reason IS NULL").fetchnumpy()["lidx"],
-                dtype=np.int64,
-            ),
-            minlength=len(learners),
-        )
+        per_learner = con.execute(
+            f"SELECT lidx, count(*) AS n FROM {EVENTS_TABLE} WHERE reason IS NULL GROUP BY lidx"
+        ).fetchnumpy()
+        accepted_per_learner = np.zeros(len(learners), dtype=np.int64)
+        accepted_per_learner[np.asarray(per_learner["lidx"], dtype=np.int64)] = per_learner["n"]
     finally:
         con.close()
 
