@@ -4,7 +4,7 @@ from tfx.types.artifact import Artifact, Property, PropertyType
 
 
 class IngestionReport(Artifact):
-    """Counts and quarantine of one ingestion run: ``counts.json`` and ``quarantine.csv`` under the uri.
+    """Counts and quarantine of one ingestion run: ``counts.json`` and ``quarantine.parquet`` under the uri.
 
     Input records always reconcile: ``input_records == accepted + quarantined``.
     """

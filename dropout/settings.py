@@ -46,7 +46,7 @@ class ModelSettings:
     dropout: float = 0.5
     dense_units: int = 32
     epochs: int = 20
-    batch_size: int = 256
+    batch_size: int = 64
     learning_rate: float = 1e-3
     early_stopping_patience: int = 3
     strategy: str = "auto"  # auto | default | mirrored | multi_worker

@@ -25,10 +25,7 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
     )
     metrics = [
         _metric("ExampleCount"),
-        tfma.MetricConfig(
-            class_name="AUC",
-            threshold=tfma.MetricThreshold(value_threshold=floor, change_threshold=no_regression),
-        ),
+        _metric("AUC"),
         _metric("AUCPrecisionRecall", name="pr_auc"),
         _metric("Precision", thresholds=settings.threshold, name="precision"),
         _metric("Recall", thresholds=settings.threshold, name="recall"),
@@ -46,5 +43,21 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
             tfma.ModelSpec(signature_name="serving_default", label_key=F.LABEL_KEY, prediction_key=PREDICTION_KEY)
         ],
         slicing_specs=slicing,
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
+        metrics_specs=[
+            tfma.MetricsSpec(
+                metrics=metrics,
+                # Blessing looks at the overall view only: small slices are too noisy for a floor;
+                # fairness across groups is the FairnessGate's job.
+                per_slice_thresholds={
+                    "auc": tfma.PerSliceMetricThresholds(
+                        thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()],
+                                threshold=tfma.MetricThreshold(value_threshold=floor, change_threshold=no_regression),
+                            )
+                        ]
+                    )
+                },
+            )
+        ],
     )

@@ -294,7 +294,9 @@ def resolve_strategy_name(name: str, tf_config: str | None, local_devices: int) 
 def _cluster_resolver(config: dict[str, Any], gpus: int) -> tf.distribute.cluster_resolver.ClusterResolver:
     task = config.get("task") or {}
     if "type" not in task or "index" not in task:
-        raise ValueError(f"TF_CONFIG names a cluster but no task {{'type', 'index'}}: {json.dumps(config)[:200]}")
+        raise ValueError(
+            f"TF_CONFIG names a cluster but no task {{'type', 'index'}}: {json.dumps(config)[:200]}"
+        )
     return tf.distribute.cluster_resolver.SimpleClusterResolver(
         tf.train.ClusterSpec(config["cluster"]),
         task_type=str(task["type"]),
@@ -373,7 +375,7 @@ class RiskEarlyStopping(keras.callbacks.EarlyStopping):
     def get_monitor_value(self, logs: dict[str, Any] | None) -> Any:
         logs = logs or {}
         if self.monitor not in logs and self.monitor.startswith("val_"):
-            prefixed = f"val_{RISK_OUTPUT}_{self.monitor[len('val_'):]}"
+            prefixed = f"val_{RISK_OUTPUT}_{self.monitor[len('val_') :]}"
             if prefixed in logs:
                 return logs[prefixed]
         return super().get_monitor_value(logs)

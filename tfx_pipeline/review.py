@@ -87,10 +87,15 @@ def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
 
     pipe = settings.pipeline
     run = outputs.run_outputs(pipe.metadata_path, pipe.name, run_id)
-    rows = []
+    rows, not_run = [], []
     for check, node in (("schema", "ExampleValidator"), ("drift", "DistributionValidator")):
-        for row in outputs.read_anomalies(run.uri(node, "anomalies")):
-            rows.append({"check": check, **row})
+        try:
+            uri = run.uri(node, "anomalies")
+        except LookupError:
+            # The first span has no previous statistics, so DistributionValidator had nothing to compare.
+            not_run.append(node)
+            continue
+        rows.extend({"check": check, **row} for row in outputs.read_anomalies(uri))
     span = run.properties("StatisticsGen", "statistics").get("span")
     baseline_span = None
     executions = run.executions.get("DistributionValidator", [])
@@ -98,7 +103,7 @@ def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
         baseline = _input_artifact(outputs.open_store(pipe.metadata_path), executions[0], "baseline_statistics")
         if baseline is not None and "span" in baseline.properties:
             baseline_span = baseline.properties["span"].int_value
-    return {"run_id": run_id, "span": span, "baseline_span": baseline_span, "anomalies": rows,
+    return {"run_id": run_id, "span": span, "baseline_span": baseline_span, "anomalies": rows, "not_run": not_run,
             "statistics": run.uri("StatisticsGen", "statistics"), "schema": run.uri("ImportSchemaGen", "schema")}
 
 

@@ -20,6 +20,7 @@ import datetime
 import json
 import logging
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,7 @@ class NodeResult:
     node_id: str
     status: str  # "ran" | "skipped" (already complete in this run) | "no-op" (nothing to execute)
     execution_id: int | None
+    seconds: float = 0.0
 
 
 def prepared_schema(settings: Settings) -> str:
@@ -118,9 +120,12 @@ def run_node(ir: pipeline_pb2.Pipeline, node_id: str, run_id: str) -> NodeResult
         custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
     )
     logging.info("running %s in run %s", node_id, run_id)
+    started = time.monotonic()
     info = node_launcher.launch()
+    seconds = round(time.monotonic() - started, 2)
     execution_id = info.execution_id if info is not None else None
-    return NodeResult(node_id, "ran" if info is not None else "no-op", execution_id)
+    logging.info("%s finished in %.1f s", node_id, seconds)
+    return NodeResult(node_id, "ran" if info is not None else "no-op", execution_id, seconds)
 
 
 def run_pipeline(ir: pipeline_pb2.Pipeline, run_id: str) -> list[NodeResult]:
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("graph", help="print nodes and edges as JSON")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     settings = load_settings(args.config)
     ir = compile_ir(settings, args.span)
     if args.command == "graph":

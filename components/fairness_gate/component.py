@@ -11,7 +11,6 @@ The Evaluator's thresholds are per slice and cannot express "the recall of any t
 at most X"; this gate adds that, and writes ``fairness.json`` (per-group recall, gap, decision, reason).
 """
 
-from __future__ import annotations
 
 import json
 import os

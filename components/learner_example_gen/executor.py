@@ -119,11 +119,11 @@ class Executor(base_executor.BaseExecutor):
         )
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         per_split = split_examples(result.examples, mode)
+        examples.split_names = artifact_utils.encode_split_names(list(per_split))
         written = {
             name: write_split(table, Path(artifact_utils.get_split_uri([examples], name)))
             for name, table in per_split.items()
         }
-        examples.split_names = artifact_utils.encode_split_names(list(per_split))
         examples.span = exec_properties["span"]
         examples.version = 0
         examples.set_string_custom_property("payload_format", "FORMAT_TF_EXAMPLE")
@@ -135,7 +135,7 @@ class Executor(base_executor.BaseExecutor):
         counts = dict(result.counts)
         counts["examples_per_split"] = written
         counts[SPAN_KEY] = exec_properties["span"]
-        result.write(report.uri)
+        result.write_reports(report.uri)
         Path(report.uri, "counts.json").write_text(json.dumps(counts, indent=2, sort_keys=True))
         for name in ("input_records", "accepted", "quarantined"):
             report.set_int_custom_property(name, int(counts[name]))
