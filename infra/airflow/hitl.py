@@ -73,18 +73,21 @@ class AirflowAPI:
 
 
 def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str, *, run_id: str | None = None,
-               timeout_s: float = 3600, poll_s: float = 5) -> dict[str, Any]:
+               timeout_s: float = 3600, poll_s: float = 5, probe_unassigned: bool = False) -> dict[str, Any]:
     """Answer the pending reviews of ``run_id`` (default: the newest run) until the run finishes.
 
     Args:
         answers: task id -> option to choose (the explicit policy; a review without one is left pending).
         admin: the user that reads run and task states.
+        probe_unassigned: first try each answer as a user the task is not assigned to (expect 403).
 
     Returns:
-        ``{"run_id", "state", "tasks": {task_id: state}, "answered": [{task_id, option, by}]}``.
+        ``{"run_id", "state", "tasks": {task_id: state}, "answered": [{task_id, option, by}],
+        "probes": [{task_id, user, status}]}``.
     """
     deadline = time.monotonic() + timeout_s
     answered: list[dict[str, str]] = []
+    probes: list[dict[str, Any]] = []
     while run_id is None:
         run = api.latest_run(dag_id, admin)
         if run is not None and run["state"] not in FINISHED:
@@ -103,6 +106,11 @@ def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str
             assigned = [u["id"] for u in detail.get("assigned_users") or []]
             user = RESPONDENT.get(task_id) or (assigned[0] if assigned else admin)
             option = answers[task_id]
+            outsider = next((u for u in api.passwords if u not in assigned and u != admin), None)
+            if probe_unassigned and outsider:
+                status = api.respond(dag_id, run_id, task_id, option, outsider).status_code
+                log.info("%s (not assigned to %s) tried to answer: HTTP %d", outsider, task_id, status)
+                probes.append({"task_id": task_id, "user": outsider, "status": status})
             log.info("POLICY: %s answers %s of run %s with %r (subject: %s)",
                      user, task_id, run_id, option, detail["subject"])
             response = api.respond(dag_id, run_id, task_id, option, user)
@@ -111,7 +119,7 @@ def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str
             response.raise_for_status()
             answered.append({"task_id": task_id, "option": option, "by": user})
         if run["state"] in FINISHED:
-            return {"run_id": run_id, "state": run["state"], "answered": answered,
+            return {"run_id": run_id, "state": run["state"], "answered": answered, "probes": probes,
                     "tasks": api.task_states(dag_id, run_id, admin)}
         if time.monotonic() > deadline:
             raise TimeoutError(f"{dag_id} run {run_id} still {run['state']} after {timeout_s:.0f} s")

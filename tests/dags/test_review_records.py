@@ -1,0 +1,71 @@
+"""Decision records and report texts of ``tfx_pipeline.review`` (TFX env; no pipeline run needed)."""
+
+import json
+
+import pytest
+
+from dropout.settings import load_settings
+from tfx_pipeline import review
+
+
+@pytest.fixture
+def settings(tmp_path):
+    env = {"DROPOUT__PIPELINE__ROOT": str(tmp_path / "pipeline"), "DROPOUT__PIPELINE__SCHEMA_DIR": str(tmp_path / "s")}
+    return load_settings(None, env=env)
+
+
+def test_rejecting_a_batch_records_the_span_and_stops(settings, tmp_path):
+    result = review.record_data_decision(settings, "manual__2026-11-23T09:00:00+00:00", 3, "Reject batch",
+                                         "steward", "2026-11-23T10:00:00+00:00")
+    assert result["proceed"] is False
+    rejected = json.loads((tmp_path / "pipeline" / "rejected_spans" / "span-3.json").read_text())
+    assert rejected["by"] == "steward" and rejected["span"] == 3
+    record = json.loads((tmp_path / "pipeline" / "reviews" / "manual__2026-11-23T09_00_00_00_00"
+                         / "data_decision.json").read_text())
+    assert record["decision"] == "Reject batch" and record["at"] == "2026-11-23T10:00:00+00:00"
+
+
+@pytest.mark.parametrize("decision", ["Accept once", "No anomalies"])
+def test_accepting_once_proceeds_without_touching_schemas(settings, tmp_path, decision):
+    assert review.record_data_decision(settings, "r1", 0, decision, "steward", "")["proceed"] is True
+    assert not (tmp_path / "s").exists()
+    assert not (tmp_path / "pipeline" / "rejected_spans").exists()
+
+
+def test_unknown_decisions_are_refused(settings):
+    with pytest.raises(ValueError, match="not one of"):
+        review.record_data_decision(settings, "r1", 0, "Approve", "steward", "")
+    with pytest.raises(ValueError, match="not one of"):
+        review.record_approval(settings, "r1", 0, "Accept once", "manager", "")
+
+
+def test_approval_record_says_who_and_whether(settings, tmp_path):
+    assert review.record_approval(settings, "r2", 1, "Reject", "manager", "")["approved"] is False
+    record = json.loads((tmp_path / "pipeline" / "reviews" / "r2" / "approval.json").read_text())
+    assert (record["decision"], record["by"], record["approved"]) == ("Reject", "manager", False)
+
+
+def test_anomaly_report_shows_measured_drift_against_threshold():
+    report = {"run_id": "r", "span": 1, "baseline_span": 0, "anomalies": [
+        {"check": "drift", "split": "train", "feature": "logins", "severity": "ERROR",
+         "types": ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"], "short": "High JSD",
+         "description": "The Jensen-Shannon divergence is 0.31 (up to six significant digits)",
+         "measurements": [{"type": "JENSEN_SHANNON_DIVERGENCE", "value": 0.3141, "threshold": 0.1}]}]}
+    body = review.anomalies_markdown(report, "/x/anomalies.html")
+    assert "**1 anomalies** in span 1 (drift measured against span 0)" in body
+    assert "JENSEN_SHANNON_DIVERGENCE 0.3141 > 0.1000" in body
+    page = review.anomalies_html(report)
+    assert "<td>logins</td>" in page and "0.3141" in page
+
+
+def test_candidate_summary_compares_with_the_champion():
+    summary = {"blessed": True, "reason": "blessed: recall gap 0.05", "champion": {
+        "run_id": "old", "fairness_gap": 0.08, "slices": [{"slice": "overall", "auc": 0.70}]},
+        "candidate": {"fairness_gap": 0.05, "fairness": {"attribute": "gender"},
+                      "slices": [{"slice": "overall", "auc": 0.75, "recall": 0.6},
+                                 {"slice": "gender=f", "auc": 0.74}]}}
+    body = review.candidate_markdown(summary, "/x/candidate.html")
+    assert "| overall | auc | 0.7500 | 0.7000 |" in body
+    assert "| overall | recall | 0.6000 | — |" in body
+    assert "| gender=f | auc | 0.7400 | — |" in body
+    assert "| gender | recall gap | 0.0500 | 0.0800 |" in body
