@@ -25,12 +25,13 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
-
 from dropout_airflow import assets, policy, steps
 from dropout_airflow.graph import load_graph
 from dropout_airflow.tfx import TfxNodeOperator
 
-CONTEXT = "ti.xcom_pull(task_ids='run_context')"
+# Span and settings file as resolved by run_context (params, dag_run.conf or the drift event).
+SPAN = "{{ ti.xcom_pull(task_ids='run_context')['span'] }}"
+CONFIG = "{{ ti.xcom_pull(task_ids='run_context')['config'] }}"
 # Pusher runs after the manager's approval or when no approval is needed (one of the two is skipped).
 NODE_ARGS = {"Pusher": {"trigger_rule": "none_failed_min_one_success"}}
 
@@ -59,8 +60,8 @@ def dropout_training():
     nodes = {
         node_id: TfxNodeOperator(
             node_id=node_id,
-            config="{{ %s['config'] }}" % CONTEXT,
-            span="{{ %s['span'] }}" % CONTEXT,
+            config=CONFIG,
+            span=SPAN,
             **NODE_ARGS.get(node_id, {}),
         )
         for node_id in graph.nodes
@@ -78,8 +79,7 @@ def dropout_training():
     [nodes["ExampleValidator"], nodes["DistributionValidator"]] >> report
     steward_review = HITLOperator(
         task_id="steward_review",
-        subject="Span {{ %s['span'] }}: {{ ti.xcom_pull(task_ids='anomaly_report')['anomalies'] }} "
-        "data anomalies to review" % CONTEXT,
+        subject="Span " + SPAN + ": {{ ti.xcom_pull(task_ids='anomaly_report')['anomalies'] }} anomalies to review",
         body="{{ ti.xcom_pull(task_ids='anomaly_report')['body'] }}",
         options=policy.STEWARD_OPTIONS,
         defaults=policy.STEWARD_DEFAULT,
@@ -95,7 +95,7 @@ def dropout_training():
     nodes["FairnessGate"] >> summary
     manager_approval = HITLOperator(
         task_id="manager_approval",
-        subject="Push the span {{ %s['span'] }} candidate?" % CONTEXT,
+        subject="Push the span " + SPAN + " candidate?",
         body="{{ ti.xcom_pull(task_ids='candidate_summary')['body'] }}",
         options=[policy.APPROVE, policy.REJECT],
         defaults=policy.APPROVAL_DEFAULT,

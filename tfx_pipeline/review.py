@@ -44,7 +44,7 @@ BODY_ROWS = 25  # rows of a table shown in the Airflow review form; the HTML rep
 
 
 def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def review_dir(settings: Settings, run_id: str) -> Path:
@@ -181,7 +181,7 @@ def write_schema_version(settings: Settings, run_id: str, span: int, by: str, at
     schema = tfdv.load_schema_text(str(Path(report["schema"]) / "schema.pbtxt"))
     stats_file = Path(report["statistics"]) / "Split-train" / "FeatureStats.pb"
     updated = tfdv.update_schema(schema, tfdv.load_stats_binary(str(stats_file)))
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     versions = Path(settings.pipeline.schema_dir) / "versions"
     versions.mkdir(parents=True, exist_ok=True)
     path = versions / f"schema-{stamp}-span{span}.pbtxt"
