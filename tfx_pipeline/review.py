@@ -13,6 +13,7 @@ CLI::
     python -m tfx_pipeline.review data-decision --run-id ID --span 1 --decision "Accept once" --by steward
     python -m tfx_pipeline.review candidate --run-id ID --span 1
     python -m tfx_pipeline.review approval-decision --run-id ID --span 1 --decision Approve --by manager
+    python -m tfx_pipeline.review drift-check [--span N]     # the drift monitor DAG's check
 
 (``--config`` defaults to config/default.toml.) Heavy imports (ML Metadata, TFDV) happen inside the
 commands that need them, so ``start`` and the decision records stay fast.
@@ -318,6 +319,78 @@ def record_approval(settings: Settings, run_id: str, span: int, decision: str, b
     return {**record, "record": str(path)}
 
 
+# --- Drift monitor -------------------------------------------------------------------------------
+
+
+def newest_complete_span(settings: Settings) -> int | None:
+    """The last span whose every landing day has a directory (None before the first full span)."""
+    days = [p.name for p in (Path(settings.data.root) / "landing").iterdir() if p.is_dir()]
+    if not days:
+        return None
+    first = datetime.date.fromisoformat(settings.data.first_day)
+    covered = (datetime.date.fromisoformat(max(days)) - first).days + 1
+    span = covered // settings.data.window_days - 1
+    return span if span >= 0 else None
+
+
+def latest_trained_statistics(metadata_path: str) -> tuple[int, str] | None:
+    """(span, uri) of the newest StatisticsGen output in ML Metadata: what the champion's data looked like."""
+    from tfx_pipeline import outputs
+
+    if not Path(metadata_path).exists():
+        return None
+    artifacts = outputs.open_store(metadata_path).get_artifacts_by_type("ExampleStatistics")
+    if not artifacts:
+        return None
+    latest = max(artifacts, key=lambda a: (a.properties["span"].int_value, a.create_time_since_epoch))
+    return latest.properties["span"].int_value, latest.uri
+
+
+def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
+    """Compare the newest span of landing data with the last trained span, using the schema's comparators.
+
+    Ingests the span in serving mode (labels may not exist yet), computes TFDV statistics in memory and
+    validates them against the curated schema with the previous statistics as baseline. Only drift
+    anomalies count; the comparison is written under ``<pipeline root>/drift_monitor/span-N/``.
+    """
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.statistics import stats_impl
+
+    from components.learner_example_gen.executor import to_list_columns
+    from dropout.ingest import ingest_span
+    from dropout.settings import pseudonym_key
+    from tfx_pipeline import outputs
+    from tfx_pipeline import schema as schema_lib
+
+    data, pipe = settings.data, settings.pipeline
+    span = newest_complete_span(settings) if span is None else span
+    baseline = latest_trained_statistics(pipe.metadata_path)
+    result: dict[str, Any] = {"span": span, "baseline_span": baseline[0] if baseline else None, "drift": False,
+                              "features": []}
+    if span is None or baseline is None or span <= baseline[0]:
+        result["reason"] = "no complete span newer than the last trained one"
+        return result
+    examples = ingest_span(
+        f"{data.root}/landing", f"{data.root}/learners.csv", None,
+        first_day=datetime.date.fromisoformat(data.first_day), span=span, window_days=data.window_days,
+        key=pseudonym_key(settings.ingestion), clock_skew_minutes=settings.ingestion.clock_skew_minutes,
+        eval_fraction=settings.ingestion.eval_fraction, label_column=data.label_column, mode="serving",
+    ).examples
+    stats = stats_impl.generate_statistics_in_memory(to_list_columns(examples), tfdv.StatsOptions())
+    previous = tfdv.load_stats_binary(str(Path(baseline[1]) / "Split-train" / "FeatureStats.pb"))
+    schema = schema_lib.schema_for_window(
+        schema_lib.load_schema(Path(pipe.schema_dir) / schema_lib.SCHEMA_FILE), data.window_days)
+    anomalies = tfdv.validate_statistics(stats, schema, previous_statistics=previous)
+    out = Path(pipe.root) / "drift_monitor" / f"span-{span}"
+    (out / "Split-all").mkdir(parents=True, exist_ok=True)
+    (out / "Split-all" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
+    drift = [r for r in outputs.read_anomalies(str(out))
+             if r.get("measurements") or any("COMPARATOR" in t for t in r["types"])]
+    result.update(drift=bool(drift), features=sorted({r["feature"] for r in drift}), report=str(out / "drift.json"))
+    _write_json(out / "drift.json", {**result, "anomalies": drift, "checked_at": _now()})
+    return result
+
+
 # --- CLI -----------------------------------------------------------------------------------------
 
 
@@ -338,6 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--by", required=True, help="who decided (user name)")
         p.add_argument("--at", default="", help="when (ISO 8601); now when empty")
     sub.add_parser("candidate", parents=[common], help="write the manager's candidate summary")
+    drift = sub.add_parser("drift-check", help="drift of the newest landing span against the last trained one")
+    drift.add_argument("--config", default="config/default.toml", help="settings TOML file")
+    drift.add_argument("--span", type=int, default=None, help="default: the newest complete span")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -348,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         result = write_anomaly_report(settings, args.run_id)
     elif args.command == "data-decision":
         result = record_data_decision(settings, args.run_id, args.span, args.decision, args.by, args.at)
+    elif args.command == "drift-check":
+        result = check_drift(settings, args.span)
     elif args.command == "candidate":
         result = write_candidate_summary(settings, args.run_id)
     else:

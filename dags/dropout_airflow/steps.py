@@ -1,4 +1,4 @@
-"""The non-TFX steps of the training DAG: run context, data steward review, manager approval.
+"""The non-TFX steps of the DAGs: run context, data steward review, manager approval, drift check.
 
 Each step that reads ML Metadata or writes records under the pipeline root delegates to
 ``tfx_pipeline.review`` in the TFX environment (``run_tfx``); the functions here only pick what to
@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import get_current_context, task
 
 from dropout_airflow import policy
+from dropout_airflow.assets import DRIFT
 from dropout_airflow.tfx import POOL, run_tfx
 
 REASONS = ("weekly", "drift", "manual")
@@ -112,3 +113,23 @@ def approval_decision(ctx: dict[str, Any]) -> bool:
     result = run_tfx(["tfx_pipeline.review", "approval-decision", *_common(ctx),
                       "--decision", decision, "--by", who, "--at", str(answer.get("responded_at") or "")])
     return bool(result["approved"]) and decision == policy.APPROVE
+
+
+@task(pool=POOL)
+def drift_check(params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Drift of the newest complete landing span against the last trained span (TFX env)."""
+    return run_tfx(["tfx_pipeline.review", "drift-check", "--config", params["config"]])
+
+
+@task.short_circuit
+def drift_found(result: dict[str, Any]) -> bool:
+    """Only drift beyond the schema's thresholds triggers training."""
+    return bool(result["drift"])
+
+
+@task(outlets=[DRIFT])
+def emit_drift(result: dict[str, Any]) -> dict[str, Any]:
+    """The asset event the training DAG is scheduled on; ``extra["span"]`` names the span to train on."""
+    extra = {"span": result["span"], "baseline_span": result["baseline_span"], "features": result["features"]}
+    get_current_context()["outlet_events"][DRIFT].extra = extra
+    return extra

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -64,12 +65,16 @@ beam_workers = 0
 
 @pytest.fixture(scope="session")
 def e2e_root(tmp_path_factory) -> Path:
-    """Settings, key, curated schema copy and two spans of generated data (the second one drifts)."""
+    """Settings, key, curated schema copy and two spans of generated data (the second a new cohort)."""
     root = tmp_path_factory.mktemp("dropout-e2e")
     (root / "config").mkdir()
     (root / "config" / "e2e.toml").write_text(E2E_CONFIG.format(root=root))
     (root / "pseudonym.key").write_text(secrets.token_hex(32))
     shutil.copytree(REPO / "schemas", root / "schemas")
+    # Near-zero drift thresholds in this copy of the curated schema: span 1 (a new cohort) must drift,
+    # so the steward is asked deterministically; identical spans still compare as 0.
+    schema = root / "schemas" / "schema.pbtxt"
+    schema.write_text(re.sub(r"(drift_comparator \{[^}]*threshold: )[0-9.]+", r"\g<1>0.0001", schema.read_text()))
     subprocess.run(
         [str(REPO / ".venv-tfx" / "bin" / "python"), "-c",
          "import sys; from dropout.settings import load_settings; from tfx_pipeline.demo import ensure_data; "

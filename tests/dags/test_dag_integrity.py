@@ -93,3 +93,11 @@ def test_params_and_schedule(training):
     assert training.timetable.asset_condition.name == "dropout/drift"  # drift-triggered ...
     assert training.timetable.timetable.expression == "0 3 * * 1"  # ... and weekly
     assert training.max_active_runs == 1
+
+
+def test_drift_monitor_emits_the_asset_training_is_scheduled_on(dagbag, training):
+    monitor = dagbag.dags["dropout_drift_monitor"]
+    emit = monitor.get_task("emit_drift")
+    assert [a.name for a in emit.outlets] == [training.timetable.asset_condition.name]
+    assert emit.upstream_task_ids == {"drift_found", "drift_check"}
+    assert monitor.get_task("drift_check").pool == "tfx_metadata"
