@@ -56,7 +56,12 @@ class AirflowAPI:
         return response.json()
 
     def latest_run(self, dag_id: str, user: str) -> dict[str, Any] | None:
-        runs = self.get(f"/dags/{dag_id}/dagRuns", user, order_by="-run_after", limit=1)["dag_runs"]
+        """The newest run, or None (also while the DAG is not in the database yet: 404)."""
+        response = self.request("GET", f"/dags/{dag_id}/dagRuns", user, params={"order_by": "-run_after", "limit": 1})
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        runs = response.json()["dag_runs"]
         return runs[0] if runs else None
 
     def pending_reviews(self, dag_id: str, run_id: str, user: str) -> list[dict[str, Any]]:
