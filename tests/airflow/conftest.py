@@ -47,12 +47,14 @@ window_days = 10
 [ingestion]
 key_file = "{root}/pseudonym.key"
 [model]
-epochs = 1
-batch_size = 128
+epochs = 12
+batch_size = 32
 [evaluation]
-# Thresholds every candidate passes: these tests are about who decides, not about model quality.
-auc_floor = 0.0
-regression_tolerance = 1.0
+# Lenient thresholds the generated signal clears (as in tests/test_pipeline_e2e.py): these tests are
+# about who decides, not about model quality. (A floor of 0.0 does not bless: TFMA reports "Metric
+# not found" for every slice then.)
+auc_floor = 0.6
+regression_tolerance = 0.2
 max_recall_gap = 1.0
 [pipeline]
 root = "{root}/pipeline"
@@ -78,7 +80,7 @@ def e2e_root(tmp_path_factory) -> Path:
     subprocess.run(
         [str(REPO / ".venv-tfx" / "bin" / "python"), "-c",
          "import sys; from dropout.settings import load_settings; from tfx_pipeline.demo import ensure_data; "
-         "ensure_data(load_settings(sys.argv[1]), 400, 7)", str(root / "config" / "e2e.toml")],
+         "ensure_data(load_settings(sys.argv[1]), 1200, 3)", str(root / "config" / "e2e.toml")],
         cwd=REPO, check=True)
     return root
 

@@ -1,7 +1,8 @@
 """The training DAG end to end, with the steward and the manager answering through the REST API.
 
 Slow (every TFX node is a subprocess of the TFX env): ``pytest tests/airflow -m e2e``. The tests run in
-file order and share one ML Metadata store: the first run's pushed model is the second run's champion.
+file order and share one ML Metadata store: span 0's statistics are span 1's drift baseline and the
+first pushed model is the champion of the last run.
 """
 
 from __future__ import annotations
@@ -65,17 +66,6 @@ def test_manager_approval_pushes_the_candidate(airflow, e2e_root):
     assert len(pushed_versions(e2e_root)) == 1
 
 
-def test_manager_rejection_pushes_nothing(airflow, e2e_root):
-    before = pushed_versions(e2e_root)
-    result = run_dag(airflow, e2e_root, 0, {"steward_review": "Accept once", "manager_approval": "Reject"})
-    tasks = result["tasks"]
-    assert tasks["manager_approval"] == "success"
-    assert tasks["approval_decision"] == "success" and tasks["Pusher"] == "skipped"
-    approval = review_record(e2e_root, result["run_id"], "approval.json")
-    assert approval["decision"] == "Reject" and approval["by"] == "manager" and approval["approved"] is False
-    assert pushed_versions(e2e_root) == before
-
-
 def test_steward_rejecting_a_drifted_batch_stops_the_run(airflow, e2e_root):
     result = run_dag(airflow, e2e_root, 1, {"steward_review": "Reject batch", "manager_approval": "Approve"})
     tasks = result["tasks"]
@@ -89,3 +79,14 @@ def test_steward_rejecting_a_drifted_batch_stops_the_run(airflow, e2e_root):
     assert rejected["run_id"] == result["run_id"]
     report = review_record(e2e_root, result["run_id"], "anomalies.json")
     assert report["span"] == 1 and report["baseline_span"] == 0 and report["anomalies"]
+
+
+def test_manager_rejection_pushes_nothing(airflow, e2e_root):
+    before = pushed_versions(e2e_root)
+    result = run_dag(airflow, e2e_root, 0, {"steward_review": "Accept once", "manager_approval": "Reject"})
+    tasks = result["tasks"]
+    assert tasks["manager_approval"] == "success"
+    assert tasks["approval_decision"] == "success" and tasks["Pusher"] == "skipped"
+    approval = review_record(e2e_root, result["run_id"], "approval.json")
+    assert approval["decision"] == "Reject" and approval["by"] == "manager" and approval["approved"] is False
+    assert pushed_versions(e2e_root) == before
