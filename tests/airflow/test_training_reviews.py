@@ -57,6 +57,8 @@ def test_manager_approval_pushes_the_candidate(airflow, e2e_root):
     result = run_dag(airflow, e2e_root, 0, {"steward_review": "Accept once", "manager_approval": "Approve"})
     tasks = result["tasks"]
     assert result["state"] == "success", tasks
+    candidate = review_record(e2e_root, result["run_id"], "candidate.json")
+    assert candidate["blessed"], f"the pipeline did not bless the candidate, so no manager was asked: {candidate['reason']}"
     assert tasks["manager_approval"] == "success" and tasks["Pusher"] == "success"
     approval = review_record(e2e_root, result["run_id"], "approval.json")
     assert approval["decision"] == "Approve" and approval["by"] == "manager"
@@ -85,6 +87,8 @@ def test_manager_rejection_pushes_nothing(airflow, e2e_root):
     before = pushed_versions(e2e_root)
     result = run_dag(airflow, e2e_root, 0, {"steward_review": "Accept once", "manager_approval": "Reject"})
     tasks = result["tasks"]
+    candidate = review_record(e2e_root, result["run_id"], "candidate.json")
+    assert candidate["blessed"], f"the pipeline did not bless the candidate, so no manager was asked: {candidate['reason']}"
     assert tasks["manager_approval"] == "success"
     assert tasks["approval_decision"] == "success" and tasks["Pusher"] == "skipped"
     approval = review_record(e2e_root, result["run_id"], "approval.json")
