@@ -69,3 +69,24 @@ def test_candidate_summary_compares_with_the_champion():
     assert "| overall | recall | 0.6000 | — |" in body
     assert "| gender=f | auc | 0.7400 | — |" in body
     assert "| gender | recall gap | 0.0500 | 0.0800 |" in body
+
+
+def test_drift_anomalies_are_read_from_split_pairs_with_measurements(tmp_path):
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    anomalies = anomalies_pb2.Anomalies()
+    info = anomalies.anomaly_info["logins"]
+    info.severity = anomalies_pb2.AnomalyInfo.ERROR
+    info.description = "The Jensen-Shannon divergence is 0.31"
+    info.reason.add(type=anomalies_pb2.AnomalyInfo.COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH)
+    drift = anomalies.drift_skew_info.add()
+    drift.path.step.append("logins")
+    drift.drift_measurements.add(type=anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE,
+                                 value=0.31, threshold=0.1)
+    (tmp_path / "SplitPair-train_train").mkdir()  # DistributionValidator's layout
+    (tmp_path / "SplitPair-train_train" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
+    [row] = review._read_anomalies(str(tmp_path))
+    assert (row["split"], row["feature"], row["severity"]) == ("train_train", "logins", "ERROR")
+    assert row["types"] == ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"]
+    assert row["measurements"] == [{"type": "JENSEN_SHANNON_DIVERGENCE", "value": pytest.approx(0.31),
+                                    "threshold": pytest.approx(0.1)}]
