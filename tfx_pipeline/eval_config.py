@@ -25,7 +25,18 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
     )
     metrics = [
         _metric("ExampleCount"),
-        _metric("AUC"),
+        # Blessing looks at the overall view only: small slices are too noisy for a floor; fairness
+        # across groups is the FairnessGate's job. (Set on the MetricConfig: MetricsSpec-level
+        # per_slice_thresholds are keyed without example weighting and never match TFMA's metric keys.)
+        tfma.MetricConfig(
+            class_name="AUC",
+            per_slice_thresholds=[
+                tfma.PerSliceMetricThreshold(
+                    slicing_specs=[tfma.SlicingSpec()],
+                    threshold=tfma.MetricThreshold(value_threshold=floor, change_threshold=no_regression),
+                )
+            ],
+        ),
         _metric("AUCPrecisionRecall", name="pr_auc"),
         _metric("Precision", thresholds=settings.threshold, name="precision"),
         _metric("Recall", thresholds=settings.threshold, name="recall"),
@@ -44,20 +55,6 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
         ],
         slicing_specs=slicing,
         metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=metrics,
-                # Blessing looks at the overall view only: small slices are too noisy for a floor;
-                # fairness across groups is the FairnessGate's job.
-                per_slice_thresholds={
-                    "auc": tfma.PerSliceMetricThresholds(
-                        thresholds=[
-                            tfma.PerSliceMetricThreshold(
-                                slicing_specs=[tfma.SlicingSpec()],
-                                threshold=tfma.MetricThreshold(value_threshold=floor, change_threshold=no_regression),
-                            )
-                        ]
-                    )
-                },
-            )
+            tfma.MetricsSpec(metrics=metrics)
         ],
     )
