@@ -10,11 +10,15 @@ setup:  ## build both environments from the lock files (idempotent)
 run: setup  ## generate learner logs, run the pipeline on two spans, print where the results are
 	$(TFX_PY) -m tfx_pipeline.demo --config $(CONFIG)
 
-test: setup  ## the whole suite, end-to-end tests included
+AIRFLOW_PY := .venv-airflow/bin/python
+
+test: setup  ## the whole suite in both environments, end-to-end tests included
 	$(TFX_PY) -m pytest -q
+	$(AIRFLOW_PY) -m pytest -q tests/dags tests/airflow
 
 test-fast: setup  ## the suite without end-to-end pipeline runs
 	$(TFX_PY) -m pytest -q -m "not e2e"
+	$(AIRFLOW_PY) -m pytest -q tests/dags
 
 bench: setup  ## benchmarks (figures go into the README)
 	$(TFX_PY) benchmarks/bench_ingest.py

@@ -90,20 +90,25 @@ def run_outputs(metadata_path: str, pipeline_name: str, run_id: str) -> RunOutpu
 def read_anomalies(anomalies_uri: str) -> list[dict[str, Any]]:
     """Anomalies of an ExampleAnomalies artifact, one dict per feature anomaly, every split.
 
-    Each dict has split, feature, severity, types, short and long descriptions, and for drift or skew
-    the measured distance and its threshold where TFDV reports them.
+    Reads ExampleValidator's ``Split-<split>/`` and DistributionValidator's
+    ``SplitPair-<split>_<baseline>/`` layouts. Each dict has split, feature, severity, types, short and
+    long descriptions, and for drift or skew the measured distance and its threshold.
     """
     rows: list[dict[str, Any]] = []
-    for split_dir in sorted(Path(anomalies_uri).glob("Split-*")):
+    for split_dir in sorted(Path(anomalies_uri).glob("Split*-*")):
         path = split_dir / "SchemaDiff.pb"
         if not path.exists():
             continue
         anomalies = anomalies_pb2.Anomalies()
         anomalies.ParseFromString(path.read_bytes())
+        split = split_dir.name.split("-", 1)[1]
         drift = {".".join(i.path.step): i for i in anomalies.drift_skew_info}
-        for feature, info in sorted(anomalies.anomaly_info.items()):
-            row = {
-                "split": split_dir.name[len("Split-"):],
+        infos = sorted(anomalies.anomaly_info.items())
+        if anomalies.HasField("dataset_anomaly_info") and anomalies.dataset_anomaly_info.reason:
+            infos.append(("(dataset)", anomalies.dataset_anomaly_info))
+        for feature, info in infos:
+            row: dict[str, Any] = {
+                "split": split,
                 "feature": feature,
                 "severity": anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
                 "types": [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason],
@@ -111,19 +116,12 @@ def read_anomalies(anomalies_uri: str) -> list[dict[str, Any]]:
                 "description": info.description,
             }
             if feature in drift:
-                measurements = [
-                    {"type": anomalies_pb2.DriftSkewInfo.DriftSkewMeasurement.Type.Name(m.type),
-                     "value": m.value, "threshold": m.threshold}
+                row["measurements"] = [
+                    {"type": anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type), "value": m.value,
+                     "threshold": m.threshold}
                     for m in drift[feature].drift_measurements
                 ]
-                row["measurements"] = measurements
             rows.append(row)
-        if anomalies.HasField("dataset_anomaly_info") and anomalies.dataset_anomaly_info.reason:
-            info = anomalies.dataset_anomaly_info
-            rows.append({"split": split_dir.name[len("Split-"):], "feature": "(dataset)",
-                         "severity": anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
-                         "types": [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason],
-                         "short": info.short_description, "description": info.description})
     return rows
 
 

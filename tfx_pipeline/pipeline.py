@@ -11,7 +11,8 @@ from tfx.orchestration import metadata
 from components.fairness_gate.component import FairnessGate
 from components.learner_example_gen.component import LearnerExampleGen
 from dropout.settings import Settings
-from tfx_pipeline import eval_config, schema as schema_lib
+from tfx_pipeline import eval_config
+from tfx_pipeline import schema as schema_lib
 
 
 def beam_args(workers: int) -> list[str]:

@@ -82,44 +82,6 @@ def _input_artifact(store, execution_id: int, key: str):
     return store.get_artifacts_by_id([events[0].artifact_id])[0]
 
 
-def _read_anomalies(anomalies_uri: str) -> list[dict[str, Any]]:
-    """One row per feature anomaly of an ExampleAnomalies artifact (ExampleValidator or DistributionValidator).
-
-    Like ``outputs.read_anomalies``, which for now misses DistributionValidator's
-    ``SplitPair-<split>_<baseline>/`` directories and fails on drift measurements
-    (``DriftSkewInfo.Measurement``); switch back to it once it handles both.
-    """
-    from tensorflow_metadata.proto.v0 import anomalies_pb2
-
-    rows: list[dict[str, Any]] = []
-    for split_dir in sorted(Path(anomalies_uri).glob("Split*-*")):
-        path = split_dir / "SchemaDiff.pb"
-        if not path.exists():
-            continue
-        anomalies = anomalies_pb2.Anomalies()
-        anomalies.ParseFromString(path.read_bytes())
-        split = split_dir.name.split("-", 1)[1]
-        drift = {".".join(i.path.step): i for i in anomalies.drift_skew_info}
-        infos = sorted(anomalies.anomaly_info.items())
-        if anomalies.HasField("dataset_anomaly_info") and anomalies.dataset_anomaly_info.reason:
-            infos.append(("(dataset)", anomalies.dataset_anomaly_info))
-        for feature, info in infos:
-            row: dict[str, Any] = {
-                "split": split, "feature": feature,
-                "severity": anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
-                "types": [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason],
-                "short": info.short_description, "description": info.description,
-            }
-            if feature in drift:
-                row["measurements"] = [
-                    {"type": anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type), "value": m.value,
-                     "threshold": m.threshold}
-                    for m in drift[feature].drift_measurements
-                ]
-            rows.append(row)
-    return rows
-
-
 def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
     """Schema anomalies (ExampleValidator) and drift against the previous span (DistributionValidator)."""
     from tfx_pipeline import outputs
@@ -134,7 +96,7 @@ def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
             # The first span has no previous statistics, so DistributionValidator had nothing to compare.
             not_run.append(node)
             continue
-        rows.extend({"check": check, **row} for row in _read_anomalies(uri))
+        rows.extend({"check": check, **row} for row in outputs.read_anomalies(uri))
     span = run.properties("StatisticsGen", "statistics").get("span")
     baseline_span = None
     executions = run.executions.get("DistributionValidator", [])
@@ -397,6 +359,7 @@ def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
     from components.learner_example_gen.executor import to_list_columns
     from dropout.ingest import ingest_span
     from dropout.settings import pseudonym_key
+    from tfx_pipeline import outputs
     from tfx_pipeline import schema as schema_lib
 
     data, pipe = settings.data, settings.pipeline
@@ -421,7 +384,7 @@ def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
     out = Path(pipe.root) / "drift_monitor" / f"span-{span}"
     (out / "Split-all").mkdir(parents=True, exist_ok=True)
     (out / "Split-all" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
-    drift = [r for r in _read_anomalies(str(out))
+    drift = [r for r in outputs.read_anomalies(str(out))
              if r.get("measurements") or any("COMPARATOR" in t for t in r["types"])]
     result.update(drift=bool(drift), features=sorted({r["feature"] for r in drift}), report=str(out / "drift.json"))
     _write_json(out / "drift.json", {**result, "anomalies": drift, "checked_at": _now()})

@@ -134,7 +134,7 @@ def run_pipeline(ir: pipeline_pb2.Pipeline, run_id: str) -> list[NodeResult]:
 
 
 def new_run_id() -> str:
-    return "manual__" + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
+    return "manual__" + datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f%z")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from google.protobuf import text_format
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx.proto import distribution_validator_pb2
-from google.protobuf import text_format
 
 from dropout import features as F
 

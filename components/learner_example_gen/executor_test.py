@@ -24,12 +24,12 @@ def landing(tmp_path_factory):
     return root, manifest
 
 
-def _run_exec(tmp_path: Path, landing_root: Path, monkeypatch, **overrides):
+def _run_exec(tmp_path: Path, data_root: Path, monkeypatch, **overrides):
     monkeypatch.setenv(KEY_ENV, "executor-test-key")
     properties = {
-        "landing_root": str(landing_root / "landing"),
-        "learners_csv": str(landing_root / "learners.csv"),
-        "outcomes_csv": str(landing_root / "outcomes.csv"),
+        "landing_root": str(data_root / "landing"),
+        "learners_csv": str(data_root / "learners.csv"),
+        "outcomes_csv": str(data_root / "outcomes.csv"),
         "first_day": "2026-09-01",
         "span": 0,
         "window_days": 10,

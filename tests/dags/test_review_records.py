@@ -5,7 +5,7 @@ import json
 import pytest
 
 from dropout.settings import load_settings
-from tfx_pipeline import review
+from tfx_pipeline import outputs, review
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_drift_anomalies_are_read_from_split_pairs_with_measurements(tmp_path):
                                  value=0.31, threshold=0.1)
     (tmp_path / "SplitPair-train_train").mkdir()  # DistributionValidator's layout
     (tmp_path / "SplitPair-train_train" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
-    [row] = review._read_anomalies(str(tmp_path))
+    [row] = outputs.read_anomalies(str(tmp_path))
     assert (row["split"], row["feature"], row["severity"]) == ("train_train", "logins", "ERROR")
     assert row["types"] == ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"]
     assert row["measurements"] == [{"type": "JENSEN_SHANNON_DIVERGENCE", "value": pytest.approx(0.31),
