@@ -29,3 +29,16 @@ style:  ## lint and type-check the plain-Python core
 
 clean:  ## remove generated data, pipeline outputs and metadata (keeps environments and the key)
 	rm -rf work/data work/pipeline work/metadata work/serving
+
+.PHONY: up down demo-airflow test-airflow
+up:  ## start Airflow locally (SQLite, LocalExecutor) with the project's DAGs; prints URL and logins
+	bash infra/airflow/start.sh
+
+down:  ## stop the local Airflow
+	bash infra/airflow/stop.sh
+
+demo-airflow: setup  ## run the training DAG end to end, answering reviews by the logged demo policy
+	bash infra/airflow/run_demo.sh
+
+test-airflow: setup  ## Airflow end-to-end tests: stewards and managers answer through the REST API (~15 min)
+	$(AIRFLOW_PY) -m pytest -q tests/airflow
