@@ -14,7 +14,7 @@ AIRFLOW_PY := .venv-airflow/bin/python
 
 test: setup  ## the whole suite in both environments, end-to-end tests included
 	$(TFX_PY) -m pytest -q
-	$(AIRFLOW_PY) -m pytest -q tests/dags tests/airflow
+	$(AIRFLOW_PY) -m pytest -q tests/dags
 
 test-fast: setup  ## the suite without end-to-end pipeline runs
 	$(TFX_PY) -m pytest -q -m "not e2e"
