@@ -28,18 +28,12 @@ from typing import Protocol
 
 import duckdb
 
-# Raw event fields the core needs. email / ip / device_id / app_version are deliberately absent.
-RAW_FIELDS: tuple[str, ...] = (
-    "event_id",
-    "learner_id",
-    "course_id",
-    "ts",
-    "event_type",
-    "duration_s",
-    "correct",
-    "attempt",
-    "amount",
-)
+from dropout.events import EVENT_FIELDS, PERSONAL_FIELDS
+
+# Raw event fields the core needs: the contract's fields less the personal data it must never read
+# (the learner id is read only to be pseudonymised) and the client version.
+_NOT_READ = tuple(f for f in PERSONAL_FIELDS if f != "learner_id") + ("app_version",)
+RAW_FIELDS: tuple[str, ...] = tuple(name for name in EVENT_FIELDS if name not in _NOT_READ)
 RAW_COLUMNS: tuple[str, ...] = ("line", "problem", *RAW_FIELDS)
 
 LINES_TABLE = "landing_lines"
