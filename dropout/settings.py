@@ -72,7 +72,7 @@ class PipelineSettings:
     serving_root: str = "work/serving"
     model_name: str = "dropout_risk"
     schema_dir: str = "schemas"
-    beam_workers: int = 2  # DirectRunner multi_processing workers; 0 = in-process
+    beam_workers: int = 0  # DirectRunner multi_processing workers; 0 = in-process
 
 
 @dataclass(frozen=True)
