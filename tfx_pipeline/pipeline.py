@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfx import v1 as tfx
 from tfx.components import DistributionValidator
 from tfx.orchestration import metadata
 
@@ -13,6 +12,7 @@ from components.learner_example_gen.component import LearnerExampleGen
 from dropout.settings import Settings
 from tfx_pipeline import eval_config
 from tfx_pipeline import schema as schema_lib
+from tfx_pipeline import tfx_api as tfx  # not tfx.v1: see tfx_api
 
 
 def beam_args(workers: int) -> list[str]:

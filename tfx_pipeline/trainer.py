@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from dropout import features as F
 from dropout.settings import ModelSettings
 from tfx_pipeline import model as model_lib
+from tfx_pipeline import tfx_api as tfx  # not tfx.v1: see tfx_api
 
 SERVING_SIGNATURE = "serving_default"
 
