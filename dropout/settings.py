@@ -76,12 +76,22 @@ class PipelineSettings:
 
 
 @dataclass(frozen=True)
+class TrackingSettings:
+    uri: str = "http://127.0.0.1:5000"  # MLflow tracking server (infra/mlflow/start.sh starts one here)
+    experiment: str = "dropout-risk"  # one experiment for the model: every retrain and monitor decision
+    registered_model: str = "dropout_risk"  # one registered model; aliases champion / challenger
+    http_retries: int = 3  # retries per request while the server is unreachable, then a clear failure
+    http_timeout_seconds: int = 30  # per request
+
+
+@dataclass(frozen=True)
 class Settings:
     data: DataSettings = field(default_factory=DataSettings)
     ingestion: IngestionSettings = field(default_factory=IngestionSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
 
     def resolve(self, base: Path) -> Settings:
         """Return a copy whose relative paths are anchored at ``base``."""
@@ -164,6 +174,7 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         "model": ModelSettings,
         "evaluation": EvaluationSettings,
         "pipeline": PipelineSettings,
+        "tracking": TrackingSettings,
     }
     built = {name: _build(cls, raw.get(name, {}), name, env) for name, cls in classes.items()}
     return Settings(**built).resolve(base)
