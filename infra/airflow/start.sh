@@ -38,3 +38,4 @@ for entry in sys.argv[2].split(","):
     print(f"  {user:<10} {passwords[user]:<20} role={role}")
 print("Stewards answer 'steward_review', managers 'manager_approval' (Browse -> Required Actions).")
 PY
+bash "$REPO/infra/mlflow/start.sh"  # the MLflow tracking server and model registry (infra/mlflow/README.md)

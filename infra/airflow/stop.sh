@@ -8,3 +8,4 @@ for pidfile in "$AIRFLOW_HOME"/pids/*.pid; do
   if kill -0 "$pid" 2>/dev/null; then kill "$pid" && echo "stopped $(basename "$pidfile" .pid) (pid $pid)"; fi
   rm -f "$pidfile"
 done
+bash "$REPO/infra/mlflow/stop.sh"  # the MLflow tracking server started by start.sh
