@@ -84,6 +84,52 @@ def serving_function(model: tf.keras.Model, tf_transform_output: tft.TFTransform
     return serve
 
 
+RAW_FEATURES_SIGNATURE = "raw_features"
+
+
+def raw_features_function(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput):
+    """A tf.function from named raw feature tensors to {"risk": [batch, 1]}: the JSON-friendly signature.
+
+    TF Serving's REST API can only hand a serialized-example signature base64 protos, so JSON
+    clients (`{"instances": [{"logins": [...], "course_id": "C-PY101", ...}]}`) call this one. Inputs
+    are the model's raw features only: per-day keys float32 ``[batch, window_days]``, categorical
+    context strings ``[batch]``, numeric context float32 ``[batch]``. Identifiers and fairness
+    attributes are not inputs; the Transform graph gets neutral placeholders for them.
+    """
+    if not hasattr(model, "tft_layer"):
+        model.tft_layer = tf_transform_output.transform_features_layer()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    specs: dict[str, tf.TensorSpec] = {}
+    for key in F.sequence_keys():
+        specs[key] = tf.TensorSpec([None, *raw_spec[key].shape], tf.float32, name=key)
+    for key in F.CATEGORICAL_CONTEXT:
+        specs[key] = tf.TensorSpec([None], tf.string, name=key)
+    for key in F.NUMERIC_CONTEXT:
+        specs[key] = tf.TensorSpec([None], tf.float32, name=key)
+    unused = {k: v for k, v in raw_spec.items() if k not in specs and k not in (F.LABEL_KEY, F.SCORE_KEY)}
+
+    @tf.function(input_signature=[specs])
+    def serve_raw(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        batch = tf.shape(features[F.CATEGORICAL_CONTEXT[0]])[0]
+        raw = {k: tf.cast(v, raw_spec[k].dtype) for k, v in features.items()}
+        for key, spec in unused.items():
+            shape = tf.concat([[batch], tf.constant(list(spec.shape), tf.int32)], 0)
+            raw[key] = tf.fill(shape, tf.constant("" if spec.dtype == tf.string else 0, spec.dtype))
+        transformed = model.tft_layer(raw)
+        outputs = model({k: transformed[k] for k in model.input_names}, training=False)
+        return {"risk": outputs["risk"] if isinstance(outputs, dict) else outputs}
+
+    return serve_raw
+
+
+def export_signatures(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
+    """Every signature the pushed model carries (serving/ and the early-warning job rely on both)."""
+    return {
+        SERVING_SIGNATURE: serving_function(model, tf_transform_output),
+        RAW_FEATURES_SIGNATURE: raw_features_function(model, tf_transform_output),
+    }
+
+
 def _is_chief(strategy: tf.distribute.Strategy) -> bool:
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
@@ -135,7 +181,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             indent=2,
         )
 
-    signatures = {SERVING_SIGNATURE: serving_function(model, tf_transform_output)}
+    signatures = export_signatures(model, tf_transform_output)
     # Under MultiWorkerMirroredStrategy every worker saves; only the chief's copy is the model.
     target = fn_args.serving_model_dir if _is_chief(strategy) else tempfile.mkdtemp(prefix="worker-model-")
     model.save(target, save_format="tf", signatures=signatures)
