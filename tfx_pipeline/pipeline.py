@@ -10,7 +10,7 @@ from tfx.orchestration import metadata
 from components.fairness_gate.component import FairnessGate
 from components.learner_example_gen.component import LearnerExampleGen
 from dropout.settings import Settings
-from tfx_pipeline import eval_config
+from tfx_pipeline import eval_config, resolvers
 from tfx_pipeline import schema as schema_lib
 from tfx_pipeline import tfx_api as tfx  # not tfx.v1: see tfx_api
 
@@ -72,9 +72,10 @@ def create_pipeline(
     )
     components.append(example_validator)
 
-    # The statistics of the previous run's span: the baseline for drift between spans.
+    # The drift baseline: statistics of the latest earlier span a steward did not reject.
     previous_statistics = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        strategy_class=resolvers.PreviousSpanStatisticsStrategy,
+        config={"span": span, "rejected_dir": f"{pipe.root}/rejected_spans"},
         statistics=tfx.dsl.Channel(
             type=tfx.types.standard_artifacts.ExampleStatistics,
             producer_component_id=statistics_gen.id,
@@ -112,11 +113,11 @@ def create_pipeline(
     )
     components.append(trainer)
 
-    # The current blessed model, the baseline for "no regression".
+    # The champion (the latest model really pushed, not one a manager rejected): "no regression" baseline.
     baseline_model = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        strategy_class=resolvers.LatestPushedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        pushed_model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.PushedModel),
     ).with_id("baseline_model")
     components.append(baseline_model)
 

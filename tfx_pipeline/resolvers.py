@@ -1,0 +1,116 @@
+"""Which earlier artifacts a run compares itself with: the drift baseline and the champion model.
+
+Two TFX resolver strategies (``tfx.dsl.Resolver(strategy_class=..., config=...)``; TFX imports them by
+class path when it resolves the node) over two plain functions that make the choice:
+
+* ``PreviousSpanStatisticsStrategy``: the statistics of the latest span *below* the span being trained
+  that a data steward did not reject (``<pipeline root>/rejected_spans/span-N.json``, written by the
+  review's "Reject batch"). TFX's ``LatestArtifactStrategy`` took the newest statistics of any span,
+  a rejected one or this very span on a re-run included.
+* ``LatestPushedModelStrategy``: the model of the latest push that really pushed (``pushed == 1``):
+  the champion being served. ``LatestBlessedModelStrategy`` took the latest Evaluator-blessed model,
+  which includes a candidate a manager rejected (blessed, never pushed).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from tfx import types
+from tfx.dsl.components.common import resolver
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+_REJECTED = re.compile(r"^span-(\d+)\.json$")
+
+
+def rejected_spans(directory: str | Path) -> set[int]:
+    """Spans a steward rejected: one ``span-N.json`` record each (a missing directory means none)."""
+    path = Path(directory)
+    if not path.is_dir():
+        return set()
+    return {int(m.group(1)) for p in path.iterdir() if (m := _REJECTED.match(p.name))}
+
+
+def choose_previous_statistics(candidates: Iterable[tuple[int, int]], span: int, rejected: set[int]) -> int | None:
+    """Id of the drift baseline among ``(span, artifact id)`` candidates, or None (first span: no drift check).
+
+    The latest span below ``span`` that is not rejected; among several statistics of that span (re-runs),
+    the newest (highest id).
+    """
+    eligible = [(s, i) for s, i in candidates if s < span and s not in rejected]
+    return max(eligible)[1] if eligible else None
+
+
+def choose_champion(pushes: Iterable[tuple[int, bool]], model_of_push: Mapping[int, int]) -> tuple[int, int] | None:
+    """``(push id, model id)`` of the latest push that pushed, or None before the first one.
+
+    Args:
+        pushes: ``(PushedModel artifact id, pushed?)``; ids grow with time in ML Metadata.
+        model_of_push: PushedModel id -> id of the Model the Pusher read (its lineage).
+    """
+    for push_id, pushed in sorted(pushes, reverse=True):
+        if pushed and push_id in model_of_push:
+            return push_id, model_of_push[push_id]
+    return None
+
+
+class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
+    """The statistics of the latest earlier, not rejected span (see the module docstring).
+
+    Config: ``span`` (the span this run trains on), ``rejected_dir`` (``<pipeline root>/rejected_spans``).
+    One input channel of ExampleStatistics with a ``span`` property.
+    """
+
+    def __init__(self, span: int, rejected_dir: str):
+        self._span = int(span)
+        self._rejected_dir = rejected_dir
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
+        rejected = rejected_spans(self._rejected_dir)
+        result = {}
+        for key, artifacts in input_dict.items():
+            chosen = choose_previous_statistics(((a.span, a.id) for a in artifacts), self._span, rejected)
+            result[key] = [a for a in artifacts if a.id == chosen]
+        return result
+
+
+def _pusher_inputs(store: mlmd.MetadataStore, push_ids: list[int], input_key: str) -> dict[int, int]:
+    """PushedModel id -> id of the artifact its Pusher execution read under ``input_key``."""
+    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(push_ids)
+                if e.type == metadata_store_pb2.Event.OUTPUT}
+    read: dict[int, int] = {}
+    for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
+        if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == input_key:
+            read[event.execution_id] = event.artifact_id
+    return {push: read[execution] for push, execution in producer.items() if execution in read}
+
+
+class LatestPushedModelStrategy(resolver.ResolverStrategy):
+    """The champion: the Model of the latest PushedModel with ``pushed == 1``, found through its lineage.
+
+    Two input channels: ``model`` (Model) and ``pushed_model`` (PushedModel). Resolves both to one artifact each (the model
+    and its push), or both to empty lists before the first push.
+    """
+
+    def resolve_artifacts(
+        self, store: mlmd.MetadataStore, input_dict: dict[str, list[types.Artifact]]
+    ) -> dict[str, list[types.Artifact]] | None:
+        model_key, push_key = "model", "pushed_model"
+        empty = {key: [] for key in input_dict}
+        if not input_dict.get(model_key) or not input_dict.get(push_key):  # no model or no push yet
+            return empty
+        pushes = input_dict[push_key]
+        model_of_push = _pusher_inputs(store, [p.id for p in pushes], input_key="model")
+        chosen = choose_champion(((p.id, p.get_int_custom_property("pushed") == 1) for p in pushes), model_of_push)
+        if chosen is None:
+            return empty
+        models = [m for m in input_dict[model_key] if m.id == chosen[1]]
+        if not models:
+            return empty
+        return {model_key: models, push_key: [p for p in pushes if p.id == chosen[0]]}
