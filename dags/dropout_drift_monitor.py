@@ -1,10 +1,16 @@
 """
 ### Dropout-risk drift monitor
 
-Daily: compares the newest complete span of landing data with the span the last model was trained on,
-using the curated schema's drift comparators (the same thresholds as the training run's
-DistributionValidator). Drift beyond them emits the `dropout/drift` asset event with
-`extra={"span": N, ...}`, which triggers `dropout_training` on that span. Report:
+Daily: compares the newest complete span of landing data with the champion (the latest pushed model):
+
+* **data drift**: the span's statistics against those of the span the champion was trained on, with the
+  curated schema's drift comparators (Jensen-Shannon divergence for numeric, L-infinity for categorical
+  features; the same thresholds as the training run's DistributionValidator);
+* **concept drift**: the champion's AUC and F1 on the span's newly labelled learners against its
+  evaluation at promotion (params `max_auc_drop`, `max_f1_drop`).
+
+Either beyond its thresholds emits the `dropout/drift` asset event with `extra={"span": N, "reason": ...}`,
+which triggers `dropout_training` on that span; otherwise `no_retrain_needed` records why. Report:
 `<pipeline root>/drift_monitor/span-N/drift.json`.
 """
 
@@ -24,11 +30,16 @@ from dropout_airflow import steps
     catchup=False,
     max_active_runs=1,
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
-    params={"config": Param("config/default.toml", type="string", description="settings file")},
+    params={
+        "config": Param("config/default.toml", type="string", description="settings file"),
+        "span": Param(None, type=["null", "integer"], description="span to check (default: the newest complete)"),
+        "max_auc_drop": Param(0.05, type="number", minimum=0, description="concept drift: AUC drop vs promotion"),
+        "max_f1_drop": Param(0.1, type="number", minimum=0, description="concept drift: F1 drop vs promotion"),
+    },
 )
 def dropout_drift_monitor():
     result = steps.drift_check()
-    steps.drift_found(result) >> steps.emit_drift(result)
+    steps.drift_found(result) >> [steps.emit_drift(result), steps.no_retrain_needed(result)]
 
 
 dropout_drift_monitor()

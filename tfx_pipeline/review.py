@@ -13,7 +13,7 @@ CLI::
     python -m tfx_pipeline.review data-decision --run-id ID --span 1 --decision "Accept once" --by steward
     python -m tfx_pipeline.review candidate --run-id ID --span 1
     python -m tfx_pipeline.review approval-decision --run-id ID --span 1 --decision Approve --by manager
-    python -m tfx_pipeline.review drift-check [--span N]     # the drift monitor DAG's check
+    python -m tfx_pipeline.review drift-check [--span N] [--max-auc-drop 0.05] [--max-f1-drop 0.1]
 
 (``--config`` defaults to config/default.toml.) Heavy imports (ML Metadata, TFDV) happen inside the
 commands that need them, so ``start`` and the decision records stay fast.
@@ -206,11 +206,16 @@ def record_data_decision(settings: Settings, run_id: str, span: int, decision: s
                               "at": at or _now(), "recorded_at": _now(), "proceed": decision != REJECT_BATCH}
     if decision == ACCEPT_AND_UPDATE_SCHEMA:
         record["schema_version"] = str(write_schema_version(settings, run_id, span, by, at))
+    # rejected_spans/ is what the pipeline's drift-baseline resolver reads (tfx_pipeline.resolvers): a
+    # rejected span is never a baseline; a later run of the same span that a steward accepts lifts that.
+    rejected = Path(settings.pipeline.root) / "rejected_spans"
     if decision == REJECT_BATCH:
-        rejected = Path(settings.pipeline.root) / "rejected_spans"
         rejected.mkdir(parents=True, exist_ok=True)
         record["rejected_record"] = str(rejected / f"span-{span}.json")
         _write_json(rejected / f"span-{span}.json", record)
+    elif (rejected / f"span-{span}.json").exists():
+        record["lifted_rejection"] = json.loads((rejected / f"span-{span}.json").read_text())
+        (rejected / f"span-{span}.json").unlink()
     path = review_dir(settings, run_id) / "data_decision.json"
     _write_json(path, record)
     return {**record, "record": str(path)}
@@ -333,25 +338,100 @@ def newest_complete_span(settings: Settings) -> int | None:
     return span if span >= 0 else None
 
 
-def latest_trained_statistics(metadata_path: str) -> tuple[int, str] | None:
-    """(span, uri) of the newest StatisticsGen output in ML Metadata: what the champion's data looked like."""
+def champion_baseline(metadata_path: str, pipeline_name: str) -> dict[str, Any] | None:
+    """The champion (the latest pushed model) and what it was trained on, or None before the first push.
+
+    Returns:
+        ``{"run_id", "span", "statistics" (uri), "model" (pushed directory), "metrics" (overall
+        metrics of its evaluation at promotion, from the FairnessGate report)}``.
+    """
     from tfx_pipeline import outputs
 
     if not Path(metadata_path).exists():
         return None
-    artifacts = outputs.open_store(metadata_path).get_artifacts_by_type("ExampleStatistics")
-    if not artifacts:
+    run_id = champion_run(metadata_path, pipeline_name, exclude_run="")
+    if run_id is None:
         return None
-    latest = max(artifacts, key=lambda a: (a.properties["span"].int_value, a.create_time_since_epoch))
-    return latest.properties["span"].int_value, latest.uri
+    run = outputs.run_outputs(metadata_path, pipeline_name, run_id)
+    return {
+        "run_id": run_id,
+        "span": run.properties("StatisticsGen", "statistics").get("span"),
+        "statistics": run.uri("StatisticsGen", "statistics"),
+        "model": run.properties("Pusher", "pushed_model")["pushed_destination"],
+        "metrics": outputs.overall_metrics(outputs.read_fairness(run.uri("FairnessGate", "blessing"))),
+    }
 
 
-def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
-    """Compare the newest span of landing data with the last trained span, using the schema's comparators.
+def score_examples(model_dir: str, examples, batch_size: int = 512):
+    """Risk scores of the pushed model (its serving signature: serialized tf.Examples) for ``examples``."""
+    import numpy as np
+    import pyarrow as pa
+    import tensorflow as tf
+    from tfx_bsl.coders import example_coder
 
-    Ingests the span in serving mode (labels may not exist yet), computes TFDV statistics in memory and
-    validates them against the curated schema with the previous statistics as baseline. Only drift
-    anomalies count; the comparison is written under ``<pipeline root>/drift_monitor/span-N/``.
+    from components.learner_example_gen.executor import to_list_columns
+
+    serve = tf.saved_model.load(model_dir).signatures["serving_default"]
+    scores = []
+    for batch in examples.to_batches(max_chunksize=batch_size):
+        records = example_coder.RecordBatchToExamples(to_list_columns(pa.Table.from_batches([batch])))
+        scores.append(serve(examples=tf.constant(records))["risk"].numpy().reshape(-1))
+    return np.concatenate(scores) if scores else np.zeros(0)
+
+
+def concept_drift(labels, risk, threshold: float, at_promotion: dict[str, float], max_auc_drop: float,
+                  max_f1_drop: float) -> dict[str, Any]:
+    """The champion's AUC and F1 on newly labelled learners against its evaluation at promotion.
+
+    Args:
+        labels: 0/1 outcomes of the newly labelled learners.
+        risk: the champion's risk scores for them (0..1).
+        threshold: operating threshold on risk for F1 (``evaluation.threshold``).
+        at_promotion: the champion's overall metrics at promotion (``auc``, ``f1``).
+        max_auc_drop / max_f1_drop: drops beyond these are concept drift.
+
+    Returns:
+        ``{"measured": bool, "drift": bool, "learners", "positives", "auc", "f1", "auc_at_promotion",
+        "f1_at_promotion", "auc_drop", "f1_drop", "reason"}``; not measured (no drift) when the learners
+        hold only one class, because AUC is undefined then.
+    """
+    import numpy as np
+    from sklearn.metrics import f1_score, roc_auc_score
+
+    labels, risk = np.asarray(labels).astype(int), np.asarray(risk, dtype=float)
+    out: dict[str, Any] = {"learners": int(labels.size), "positives": int(labels.sum()), "measured": False,
+                           "drift": False, "max_auc_drop": max_auc_drop, "max_f1_drop": max_f1_drop}
+    if labels.size == 0 or labels.min() == labels.max():
+        out["reason"] = f"not measured: {labels.size} labelled learners, {int(labels.sum())} of them positive"
+        return out
+    auc = float(roc_auc_score(labels, risk))
+    f1 = float(f1_score(labels, (risk >= threshold).astype(int), zero_division=0))
+    auc0, f10 = at_promotion.get("auc"), at_promotion.get("f1")
+    auc_drop = None if auc0 is None else auc0 - auc
+    f1_drop = None if f10 is None else f10 - f1
+    beyond = []
+    if auc_drop is not None and auc_drop > max_auc_drop:
+        beyond.append(f"AUC {auc:.4f} vs {auc0:.4f} at promotion (drop {auc_drop:.4f} > {max_auc_drop})")
+    if f1_drop is not None and f1_drop > max_f1_drop:
+        beyond.append(f"F1 {f1:.4f} vs {f10:.4f} at promotion (drop {f1_drop:.4f} > {max_f1_drop})")
+    within = (f"AUC {auc:.4f} vs {_fmt(auc0)} at promotion (drop {_fmt(auc_drop)} <= {max_auc_drop}), "
+              f"F1 {f1:.4f} vs {_fmt(f10)} (drop {_fmt(f1_drop)} <= {max_f1_drop})")
+    out.update(measured=True, drift=bool(beyond), auc=auc, f1=f1, auc_at_promotion=auc0, f1_at_promotion=f10,
+               auc_drop=auc_drop, f1_drop=f1_drop, reason="; ".join(beyond) if beyond else within)
+    return out
+
+
+def check_drift(settings: Settings, span: int | None = None, *, max_auc_drop: float = 0.05,
+                max_f1_drop: float = 0.1) -> dict[str, Any]:
+    """Data and concept drift of the newest span of landing data against the champion.
+
+    Data drift: the span is ingested in serving mode (labels may not exist yet), its TFDV statistics are
+    validated against the curated schema with the statistics of the span the champion (the latest
+    pushed model) was trained on as baseline: the schema's drift comparators (Jensen-Shannon for
+    numeric, L-infinity for categorical features) decide. Concept drift: learners of the span that
+    already have an outcome are scored by the champion; its AUC and F1 are compared with its
+    evaluation at promotion. Either beyond its thresholds means retrain (``drift`` true); otherwise
+    ``reason`` says why no retrain is needed. Written to ``<pipeline root>/drift_monitor/span-N/drift.json``.
     """
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.statistics import stats_impl
@@ -364,20 +444,23 @@ def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
 
     data, pipe = settings.data, settings.pipeline
     span = newest_complete_span(settings) if span is None else span
-    baseline = latest_trained_statistics(pipe.metadata_path)
-    result: dict[str, Any] = {"span": span, "baseline_span": baseline[0] if baseline else None, "drift": False,
-                              "features": []}
-    if span is None or baseline is None or span <= baseline[0]:
-        result["reason"] = "no complete span newer than the last trained one"
+    champion = champion_baseline(pipe.metadata_path, pipe.name)
+    result: dict[str, Any] = {"span": span, "baseline_span": champion["span"] if champion else None,
+                              "champion_run": champion["run_id"] if champion else None, "drift": False,
+                              "data_drift": False, "concept_drift": False, "features": []}
+    if champion is None:
+        result["reason"] = "no retrain needed: no champion yet (no model was ever pushed); train one first"
         return result
-    examples = ingest_span(
-        f"{data.root}/landing", f"{data.root}/learners.csv", None,
-        first_day=datetime.date.fromisoformat(data.first_day), span=span, window_days=data.window_days,
-        key=pseudonym_key(settings.ingestion), clock_skew_minutes=settings.ingestion.clock_skew_minutes,
-        eval_fraction=settings.ingestion.eval_fraction, label_column=data.label_column, mode="serving",
-    ).examples
+    if span is None or span <= champion["span"]:
+        result["reason"] = f"no retrain needed: no complete span newer than the champion's span {champion['span']}"
+        return result
+    ingest = dict(first_day=datetime.date.fromisoformat(data.first_day), span=span, window_days=data.window_days,
+                  key=pseudonym_key(settings.ingestion), clock_skew_minutes=settings.ingestion.clock_skew_minutes,
+                  eval_fraction=settings.ingestion.eval_fraction, label_column=data.label_column)
+    examples = ingest_span(f"{data.root}/landing", f"{data.root}/learners.csv", None, mode="serving",
+                           **ingest).examples
     stats = stats_impl.generate_statistics_in_memory(to_list_columns(examples), tfdv.StatsOptions())
-    previous = tfdv.load_stats_binary(str(Path(baseline[1]) / "Split-train" / "FeatureStats.pb"))
+    previous = tfdv.load_stats_binary(str(Path(champion["statistics"]) / "Split-train" / "FeatureStats.pb"))
     schema = schema_lib.schema_for_window(
         schema_lib.load_schema(Path(pipe.schema_dir) / schema_lib.SCHEMA_FILE), data.window_days)
     anomalies = tfdv.validate_statistics(stats, schema, previous_statistics=previous)
@@ -386,7 +469,30 @@ def check_drift(settings: Settings, span: int | None = None) -> dict[str, Any]:
     (out / "Split-all" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
     drift = [r for r in outputs.read_anomalies(str(out))
              if r.get("measurements") or any("COMPARATOR" in t for t in r["types"])]
-    result.update(drift=bool(drift), features=sorted({r["feature"] for r in drift}), report=str(out / "drift.json"))
+    comparators = sum(f.HasField("drift_comparator") for f in schema.feature)
+    data_reason = (f"data drift in {len(drift)} of {comparators} features: " + "; ".join(
+        f"{r['feature']} {_measured(r) or ', '.join(r['types'])}" for r in drift) if drift else
+        f"no data drift: none of the {comparators} features with a drift comparator is beyond its threshold")
+
+    outcomes = Path(data.root) / "outcomes.csv"
+    if outcomes.exists():
+        labelled = ingest_span(f"{data.root}/landing", f"{data.root}/learners.csv", outcomes, mode="training",
+                               **ingest).examples
+        from dropout.features import LABEL_KEY
+
+        labels = labelled.column(LABEL_KEY).to_numpy()
+        risk = score_examples(champion["model"], labelled) if labelled.num_rows else []
+        concept = concept_drift(labels, risk, settings.evaluation.threshold, champion["metrics"],
+                                max_auc_drop, max_f1_drop)
+    else:
+        concept = {"measured": False, "drift": False, "reason": f"not measured: no outcome table at {outcomes}"}
+    concept_reason = ("concept drift: " if concept["drift"] else "no concept drift: ") + concept["reason"]
+
+    is_drift = bool(drift) or concept["drift"]
+    verdict = "retrain" if is_drift else "no retrain needed"
+    result.update(drift=is_drift, data_drift=bool(drift), concept_drift=concept["drift"],
+                  features=sorted({r["feature"] for r in drift}), concept=concept,
+                  reason=f"{verdict}: {data_reason}; {concept_reason}", report=str(out / "drift.json"))
     _write_json(out / "drift.json", {**result, "anomalies": drift, "checked_at": _now()})
     return result
 
@@ -414,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
     drift = sub.add_parser("drift-check", help="drift of the newest landing span against the last trained one")
     drift.add_argument("--config", default="config/default.toml", help="settings TOML file")
     drift.add_argument("--span", type=int, default=None, help="default: the newest complete span")
+    drift.add_argument("--max-auc-drop", type=float, default=0.05, help="concept drift: AUC drop vs promotion")
+    drift.add_argument("--max-f1-drop", type=float, default=0.1, help="concept drift: F1 drop vs promotion")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -425,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "data-decision":
         result = record_data_decision(settings, args.run_id, args.span, args.decision, args.by, args.at)
     elif args.command == "drift-check":
-        result = check_drift(settings, args.span)
+        result = check_drift(settings, args.span, max_auc_drop=args.max_auc_drop, max_f1_drop=args.max_f1_drop)
     elif args.command == "candidate":
         result = write_candidate_summary(settings, args.run_id)
     else:

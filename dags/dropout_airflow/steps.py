@@ -8,6 +8,7 @@ pass and how Airflow branches on the answer. HITL answers arrive as the HITL tas
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import get_current_context, task
@@ -17,6 +18,7 @@ from dropout_airflow.assets import DRIFT
 from dropout_airflow.tfx import POOL, run_tfx
 
 REASONS = ("weekly", "drift", "manual")
+log = logging.getLogger(__name__)
 
 
 def _common(ctx: dict[str, Any]) -> list[str]:
@@ -117,19 +119,34 @@ def approval_decision(ctx: dict[str, Any]) -> bool:
 
 @task(pool=POOL)
 def drift_check(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Drift of the newest complete landing span against the last trained span (TFX env)."""
-    return run_tfx(["tfx_pipeline.review", "drift-check", "--config", params["config"]])
+    """Data and concept drift of the newest complete landing span against the champion (TFX env)."""
+    args = ["tfx_pipeline.review", "drift-check", "--config", params["config"],
+            "--max-auc-drop", str(params["max_auc_drop"]), "--max-f1-drop", str(params["max_f1_drop"])]
+    if params.get("span") is not None:
+        args += ["--span", str(params["span"])]
+    return run_tfx(args)
 
 
-@task.short_circuit
-def drift_found(result: dict[str, Any]) -> bool:
-    """Only drift beyond the schema's thresholds triggers training."""
-    return bool(result["drift"])
+@task.branch
+def drift_found(result: dict[str, Any]) -> str:
+    """Only drift beyond the thresholds triggers training; otherwise record why not."""
+    return "emit_drift" if result["drift"] else "no_retrain_needed"
 
 
 @task(outlets=[DRIFT])
 def emit_drift(result: dict[str, Any]) -> dict[str, Any]:
     """The asset event the training DAG is scheduled on; ``extra["span"]`` names the span to train on."""
-    extra = {"span": result["span"], "baseline_span": result["baseline_span"], "features": result["features"]}
+    extra = {"span": result["span"], "baseline_span": result["baseline_span"], "features": result["features"],
+             "data_drift": result["data_drift"], "concept_drift": result["concept_drift"],
+             "reason": result["reason"]}
     get_current_context()["outlet_events"][DRIFT].extra = extra
+    log.info("%s", result["reason"])
     return extra
+
+
+@task
+def no_retrain_needed(result: dict[str, Any]) -> dict[str, Any]:
+    """Record (task log and XCom; the full check is in the drift report) why no retrain was needed."""
+    log.info("%s (report: %s)", result["reason"], result.get("report", "none"))
+    return {"span": result["span"], "baseline_span": result["baseline_span"], "reason": result["reason"],
+            "report": result.get("report")}

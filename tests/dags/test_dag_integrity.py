@@ -101,3 +101,7 @@ def test_drift_monitor_emits_the_asset_training_is_scheduled_on(dagbag, training
     assert [a.name for a in emit.outlets] == [training.timetable.asset_condition.name]
     assert emit.upstream_task_ids == {"drift_found", "drift_check"}
     assert monitor.get_task("drift_check").pool == "tfx_metadata"
+    # Below the thresholds the monitor records why no retrain was needed instead of emitting.
+    assert monitor.get_task("drift_found").downstream_task_ids == {"emit_drift", "no_retrain_needed"}
+    assert monitor.get_task("no_retrain_needed").outlets == []
+    assert monitor.params["span"] is None and monitor.params["max_auc_drop"] == 0.05

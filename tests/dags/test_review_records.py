@@ -90,3 +90,27 @@ def test_drift_anomalies_are_read_from_split_pairs_with_measurements(tmp_path):
     assert row["types"] == ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"]
     assert row["measurements"] == [{"type": "JENSEN_SHANNON_DIVERGENCE", "value": pytest.approx(0.31),
                                     "threshold": pytest.approx(0.1)}]
+
+
+def test_accepting_a_later_run_of_a_rejected_span_lifts_the_rejection(settings, tmp_path):
+    review.record_data_decision(settings, "r1", 2, "Reject batch", "steward", "")
+    assert (tmp_path / "pipeline" / "rejected_spans" / "span-2.json").exists()
+    result = review.record_data_decision(settings, "r2", 2, "Accept once", "steward", "")
+    assert result["lifted_rejection"]["run_id"] == "r1"
+    assert not (tmp_path / "pipeline" / "rejected_spans" / "span-2.json").exists()
+
+
+def test_concept_drift_compares_auc_and_f1_with_the_promotion():
+    labels = [0, 0, 0, 0, 1, 1, 1, 1]
+    good = [0.1, 0.2, 0.3, 0.4, 0.85, 0.9, 0.95, 0.99]  # AUC 1.0, F1 1.0 at threshold 0.8
+    promoted = {"auc": 0.95, "f1": 0.9}
+    kept = review.concept_drift(labels, good, 0.8, promoted, max_auc_drop=0.05, max_f1_drop=0.1)
+    assert kept["measured"] and not kept["drift"] and kept["auc"] == 1.0 and kept["f1"] == 1.0
+    assert kept["reason"].startswith("AUC 1.0000 vs 0.9500 at promotion")
+    worse = [0.9, 0.2, 0.85, 0.4, 0.3, 0.95, 0.1, 0.99]  # AUC 9/16 = 0.5625, F1 0.5
+    drifted = review.concept_drift(labels, worse, 0.8, promoted, max_auc_drop=0.05, max_f1_drop=0.1)
+    assert drifted["drift"] and abs(drifted["auc_drop"] - (0.95 - 0.5625)) < 1e-9
+    assert "AUC 0.5625 vs 0.9500 at promotion (drop 0.3875 > 0.05)" in drifted["reason"]
+    assert "F1 0.5000 vs 0.9000" in drifted["reason"]
+    one_class = review.concept_drift([0, 0, 0], [0.1, 0.5, 0.9], 0.8, promoted, 0.05, 0.1)
+    assert not one_class["measured"] and not one_class["drift"] and "not measured" in one_class["reason"]
