@@ -85,6 +85,38 @@ class TrackingSettings:
 
 
 @dataclass(frozen=True)
+class ServingSettings:
+    host: str = "127.0.0.1"
+    port: int = 8501  # TF Serving's REST port
+    token_env: str = "DROPOUT_SERVING_TOKEN"  # bearer token; never a setting value, never committed
+    token_file: str = "work/secrets/serving.token"  # used when token_env is unset
+    poll_seconds: float = 2.0  # how often the model directory is checked for a newly pushed version
+    keep_versions: int = 2  # newest versions kept loaded (stable + canary)
+    stable_version: int = 0  # pin the stable label; 0 = the newest version before the canary
+    canary_version: int = 0  # pin the canary label; 0 = the newest version
+    canary_fraction: float = 0.1  # share of unlabelled requests answered by the canary
+    max_batch_size: int = 32  # examples per model call when concurrent requests are batched
+    batch_timeout_ms: float = 2.0  # how long the first request of a batch waits for company
+    max_body_bytes: int = 4194304  # larger request bodies get a 400
+    max_instances: int = 1000  # examples per request
+    model_threads: int = 2  # threads running model calls
+
+
+@dataclass(frozen=True)
+class WarningSettings:
+    out_dir: str = "work/warning"  # risk lists (CSV per run), risk.sqlite with risk lists and interventions
+    landing_days: int = 0  # days of landing data scored; 0 = data.window_days (the model's window)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "early-warning@localhost"
+    staff_email: str = ""  # course staff address for the staff e-mail action
+    webhook_url: str = ""  # the app's push-notification endpoint for the webhook action
+    high_actions: str = "email_learner,email_staff,webhook"  # actions for flagged risk >= threshold
+    top_actions: str = "email_learner"  # actions for flagged learners in the top fraction only
+    outcome_days: int = 7  # a flagged learner "came back" when active within this many days
+
+
+@dataclass(frozen=True)
 class Settings:
     data: DataSettings = field(default_factory=DataSettings)
     ingestion: IngestionSettings = field(default_factory=IngestionSettings)
@@ -92,6 +124,8 @@ class Settings:
     evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     tracking: TrackingSettings = field(default_factory=TrackingSettings)
+    serving: ServingSettings = field(default_factory=ServingSettings)
+    warning: WarningSettings = field(default_factory=WarningSettings)
 
     def resolve(self, base: Path) -> Settings:
         """Return a copy whose relative paths are anchored at ``base``."""
@@ -110,6 +144,8 @@ class Settings:
                 serving_root=anchor(self.pipeline.serving_root),
                 schema_dir=anchor(self.pipeline.schema_dir),
             ),
+            serving=dataclasses.replace(self.serving, token_file=anchor(self.serving.token_file)),
+            warning=dataclasses.replace(self.warning, out_dir=anchor(self.warning.out_dir)),
         )
 
 
@@ -175,6 +211,8 @@ def load_settings(path: str | Path | None = None, env: dict[str, str] | None = N
         "evaluation": EvaluationSettings,
         "pipeline": PipelineSettings,
         "tracking": TrackingSettings,
+        "serving": ServingSettings,
+        "warning": WarningSettings,
     }
     built = {name: _build(cls, raw.get(name, {}), name, env) for name, cls in classes.items()}
     return Settings(**built).resolve(base)
