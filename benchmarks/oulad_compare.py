@@ -23,21 +23,35 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-MODELS = ("sequence", "sequence_log", "gbt", "clicks")
+# sequence: the pipeline's model and preprocessing as they are (daily steps, z-scores);
+# sequence_log: the same on log1p counts; sequence_weekly: log1p counts summed into weekly steps.
+MODELS = ("sequence", "sequence_log", "sequence_weekly", "gbt", "clicks")
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--src", default=str(REPO / "../shared/data/oulad"))
     parser.add_argument("--work", default=str(REPO / "work/oulad"))
     parser.add_argument("--weeks", default="2,4,8,12")
     parser.add_argument("--labels", default="dropped_out,at_risk")
     parser.add_argument("--models", default=",".join(MODELS), help=f"any of {', '.join(MODELS)}")
-    parser.add_argument("--architecture", default="lstm", help="sequence model architecture (lstm | attention)")
+    parser.add_argument(
+        "--architecture", default="lstm", help="sequence model architecture (lstm | attention)"
+    )
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None, help="markdown file (default: <work>/results.md)")
+    parser.add_argument(
+        "--merge",
+        default=None,
+        help="comma-separated markdown files of earlier runs: render their .overall/.slices CSVs as one table into --out",
+    )
     args = parser.parse_args()
+    if args.merge:
+        return merge(args)
 
     import numpy as np
     from sklearn.model_selection import train_test_split
@@ -72,11 +86,14 @@ def main() -> int:
         )
         t = time.perf_counter()
         hand = ev.hand_features(mapping, learners, cutoff)
-        seq = seq_log = None
+        inputs: dict[str, dict] = {}
         if any(m.startswith("sequence") for m in models):
             arrays, counts = ev.sequence_examples(data, learners, cutoff, key, threads=1)
-            seq = ev.normalise_sequences(arrays, fit_rows)
-            seq_log = ev.normalise_sequences(arrays, fit_rows, log_counts=True)
+            inputs["sequence"] = ev.normalise_sequences(arrays, fit_rows)
+            inputs["sequence_log"] = ev.normalise_sequences(arrays, fit_rows, log_counts=True)
+            inputs["sequence_weekly"] = ev.normalise_sequences(
+                ev.weekly_sequences(arrays), fit_rows, log_counts=True
+            )
             print(
                 f"[{weeks} wk] ingestion: {counts['input_records']:,} landing records, "
                 f"{counts['accepted']:,} accepted, {counts['quarantined']:,} quarantined, "
@@ -88,20 +105,30 @@ def main() -> int:
             risk, chosen = {}, {}
             for model in models:
                 t = time.perf_counter()
-                if model == "sequence":
-                    predict = ev.fit_sequence_model(seq, y, fit_rows, val_rows, architecture=args.architecture,
-                                                    epochs=args.epochs, seed=args.seed)
-                elif model == "sequence_log":
-                    predict = ev.fit_sequence_model(seq_log, y, fit_rows, val_rows, architecture=args.architecture,
-                                                    epochs=args.epochs, seed=args.seed)
+                if model.startswith("sequence"):
+                    predict = ev.fit_sequence_model(
+                        inputs[model],
+                        y,
+                        fit_rows,
+                        val_rows,
+                        architecture=args.architecture,
+                        epochs=args.epochs,
+                        batch_size=args.batch_size,
+                        seed=args.seed,
+                    )
                 elif model == "gbt":
                     predict = ev.fit_gbt(hand, y, fit_rows, seed=args.seed)
                 else:
                     predict = ev.fit_clicks(hand["total_clicks"].to_numpy(), y, fit_rows)
                 chosen[model] = ev.best_f1_threshold(y[val_rows], predict(val_rows))
                 risk[model] = predict(evaluation)
-                print(f"[{weeks} wk] {label:11s} {model:12s} fitted in {time.perf_counter() - t:.1f} s", flush=True)
-            results.append(ev.CutoffResult(weeks, label, learners.iloc[evaluation].reset_index(drop=True), risk, chosen))
+                print(
+                    f"[{weeks} wk] {label:11s} {model:12s} fitted in {time.perf_counter() - t:.1f} s",
+                    flush=True,
+                )
+            results.append(
+                ev.CutoffResult(weeks, label, learners.iloc[evaluation].reset_index(drop=True), risk, chosen)
+            )
 
     overall = ev.overall_rows(results)
     slices = ev.slice_rows(results)
@@ -118,6 +145,41 @@ def main() -> int:
     slices.to_csv(out.with_suffix(".slices.csv"), index=False)
     print(ev.markdown(overall, slices.iloc[0:0], header))
     print(f"wrote {out} (+ .overall.csv, .slices.csv); total {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    """One markdown from several runs (e.g. one process per cutoff), in the order given."""
+    import pandas as pd
+
+    from dropout import oulad_eval as ev
+
+    parts = [Path(p.strip()) for p in args.merge.split(",") if p.strip()]
+    overall = pd.concat([pd.read_csv(p.with_suffix(".overall.csv")) for p in parts], ignore_index=True)
+    slices = pd.concat(
+        [pd.read_csv(p.with_suffix(".slices.csv"), keep_default_na=False, na_values=[""]) for p in parts],
+        ignore_index=True,
+    )
+    for frame in (overall, slices):
+        frame["weeks"] = frame["weeks"].astype(int)
+    overall = overall.sort_values(
+        ["weeks", "label"],
+        kind="stable",
+        key=lambda s: s if s.name == "weeks" else s.map({"dropped_out": 0, "at_risk": 1}),
+    )
+    slices = slices.sort_values(["weeks"], kind="stable")
+    models = ", ".join(dict.fromkeys(overall["model"]))
+    header = (
+        "# OULAD side by side: fit on AAA 2013J + BBB 2013B, score AAA 2014J, first N weeks only\n\n"
+        f"Models: {models} (merged from {len(parts)} runs). Operating threshold 0.8; 'chosen thr' maximises F1 "
+        "on the 20 % of training learners held out of fitting."
+    )
+    out = Path(args.out) if args.out else Path(args.work) / "results.md"
+    out.write_text(ev.markdown(overall, slices, header))
+    overall.to_csv(out.with_suffix(".overall.csv"), index=False)
+    slices.to_csv(out.with_suffix(".slices.csv"), index=False)
+    print(ev.markdown(overall, slices.iloc[0:0], header))
+    print(f"wrote {out}")
     return 0
 
 

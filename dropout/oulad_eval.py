@@ -95,7 +95,11 @@ def hand_features(
     by_week = by_week.reindex(index=key_index, columns=list(weeks), fill_value=0)
     by_week.columns = [f"clicks_w{w}" for w in by_week.columns]
     by_type = c.pivot_table(
-        index=["learner_id", "course_id"], columns="activity_type", values="sum_click", aggfunc="sum", fill_value=0
+        index=["learner_id", "course_id"],
+        columns="activity_type",
+        values="sum_click",
+        aggfunc="sum",
+        fill_value=0,
     ).reindex(index=key_index, columns=list(ACTIVITY_TYPES), fill_value=0)
     by_type.columns = [f"clicks_{t}" for t in by_type.columns]
     per_day = c.groupby(["learner_id", "course_id"])["day"].agg(["nunique", "max", "min"]).reindex(key_index)
@@ -146,7 +150,10 @@ def sequence_examples(
     )
     lookup["row"] = np.arange(len(lookup))
     wanted = pd.DataFrame(
-        {LEARNER_COL: pseudonymise(learners["learner_id"], key), "course_id": learners["course_id"].to_numpy()}
+        {
+            LEARNER_COL: pseudonymise(learners["learner_id"], key),
+            "course_id": learners["course_id"].to_numpy(),
+        }
     )
     rows = wanted.merge(lookup, how="left", on=[LEARNER_COL, "course_id"])["row"]
     if rows.isna().any():
@@ -183,6 +190,27 @@ def normalise_sequences(
     return out
 
 
+def weekly_sequences(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Daily sequences -> weekly steps (the window must be whole weeks): counts summed, rates
+    averaged over active days, masks 1 where any day of the week had them. Same keys, width / 7."""
+    n, width = arrays[F.ACTIVE_MASK_KEY].shape
+    if width % 7:
+        raise ValueError(f"weekly_sequences: window of {width} days is not whole weeks")
+    shape = (n, width // 7, 7)
+    active = arrays[F.ACTIVE_MASK_KEY].reshape(shape)
+    days_active = active.sum(axis=2)
+    out = {}
+    for key in F.SEQUENCE_FEATURES:
+        v = arrays[key].reshape(shape)
+        if key in ("video_completion_rate", "mean_dwell_seconds"):
+            out[key] = np.where(days_active > 0, v.sum(axis=2) / np.maximum(days_active, 1), 0.0)
+        else:
+            out[key] = v.sum(axis=2)
+    for key in F.MASK_FEATURES:
+        out[key] = arrays[key].reshape(shape).max(axis=2)
+    return {k: v.astype(np.float32) for k, v in out.items()}
+
+
 def _model_inputs(seq: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, np.ndarray]:
     n = len(rows)
     inputs = {k: v[rows] for k, v in seq.items()}
@@ -203,7 +231,7 @@ def fit_sequence_model(
     *,
     architecture: str = "lstm",
     epochs: int = 30,
-    patience: int = 5,
+    patience: int = 4,
     batch_size: int = 64,
     seed: int = 0,
 ) -> Any:
@@ -230,7 +258,9 @@ def fit_sequence_model(
         batch_size=batch_size,
         class_weight=model_lib.class_weights(labels[fit_rows].astype(np.int64)),
         callbacks=[
-            model_lib.RiskEarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True)
+            model_lib.RiskEarlyStopping(
+                monitor="val_auc", mode="max", patience=patience, restore_best_weights=True
+            )
         ],
         verbose=0,
     )
@@ -246,7 +276,9 @@ def fit_gbt(x: pd.DataFrame, labels: np.ndarray, fit_rows: np.ndarray, seed: int
     """HistGradientBoostingClassifier on the hand-built features; returns ``rows -> risk``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    model = HistGradientBoostingClassifier(random_state=seed, max_iter=200, learning_rate=0.05, max_leaf_nodes=15)
+    model = HistGradientBoostingClassifier(
+        random_state=seed, max_iter=200, learning_rate=0.05, max_leaf_nodes=15
+    )
     model.fit(x.iloc[fit_rows].to_numpy(), labels[fit_rows])
     return lambda rows: model.predict_proba(x.iloc[rows].to_numpy())[:, 1]
 
@@ -311,7 +343,9 @@ def overall_rows(results: list[CutoffResult], threshold: float = OPERATING_THRES
         y = r.learners[r.label].to_numpy()
         for model, risk in r.risk.items():
             m = metrics(y, risk, threshold, r.chosen[model])
-            rows.append({"weeks": r.cutoff_weeks, "label": r.label, "model": model, "threshold": r.chosen[model], **m})
+            rows.append(
+                {"weeks": r.cutoff_weeks, "label": r.label, "model": model, "threshold": r.chosen[model], **m}
+            )
     return pd.DataFrame(rows)
 
 
@@ -324,7 +358,14 @@ def slice_rows(results: list[CutoffResult], threshold: float = OPERATING_THRESHO
                 for model, risk in r.risk.items():
                     m = metrics(y, risk[idx], threshold, r.chosen[model])
                     rows.append(
-                        {"weeks": r.cutoff_weeks, "label": r.label, "slice": attr, "group": group, "model": model, **m}
+                        {
+                            "weeks": r.cutoff_weeks,
+                            "label": r.label,
+                            "slice": attr,
+                            "group": group,
+                            "model": model,
+                            **m,
+                        }
                     )
     return pd.DataFrame(rows)
 
@@ -359,9 +400,13 @@ def markdown(overall: pd.DataFrame, slices: pd.DataFrame, header: str = "") -> s
             + " |",
             "|" + "---|" * (6 + 2 * len(models)),
         ]
-        for (weeks, label, attr, group), g in slices.groupby(["weeks", "label", "slice", "group"], sort=False):
+        for (weeks, label, attr, group), g in slices.groupby(
+            ["weeks", "label", "slice", "group"], sort=False
+        ):
             g = g.set_index("model")
             first = g.iloc[0]
             cells = " | ".join(f"{_fmt(g.loc[m, 'auc'])} | {_fmt(g.loc[m, 'recall_chosen'])}" for m in models)
-            lines.append(f"| {weeks} | {label} | {attr} | {group} | {int(first.n)} | {int(first.positives)} | {cells} |")
+            lines.append(
+                f"| {weeks} | {label} | {attr} | {group} | {int(first.n)} | {int(first.positives)} | {cells} |"
+            )
     return "\n".join(lines) + "\n"

@@ -19,8 +19,7 @@ import pytest
 
 from dropout import features as F
 from dropout import oulad_eval as ev
-from dropout.ingest import ingest_span
-from dropout.ingest import oulad
+from dropout.ingest import ingest_span, oulad
 
 FIXTURE = Path(__file__).parent / "fixtures" / "oulad"
 KEY = b"oulad-test-key"
@@ -56,8 +55,14 @@ def span(mapped):
     """Our ingestion over presentation days [-28, 28) of the adapter's landing output."""
     _, _, out = mapped
     return ingest_span(
-        out / "landing", out / "learners.csv", out / "outcomes.csv",
-        first_day=DAY0 - dt.timedelta(days=ev.PRE_DAYS), span=0, window_days=ev.PRE_DAYS + CUTOFF, key=KEY, threads=1,
+        out / "landing",
+        out / "learners.csv",
+        out / "outcomes.csv",
+        first_day=DAY0 - dt.timedelta(days=ev.PRE_DAYS),
+        span=0,
+        window_days=ev.PRE_DAYS + CUTOFF,
+        key=KEY,
+        threads=1,
     )
 
 
@@ -84,7 +89,8 @@ def test_every_input_row_is_mapped_or_counted_with_a_reason(mapped):
     # One event per click, per scored-or-not submission, per unregistration.
     clicks = sum(int(r["sum_click"]) for r in raw("studentVle_"))
     unreg = sum(
-        1 for r in raw("studentRegistration")
+        1
+        for r in raw("studentRegistration")
         if r["date_unregistration"] and r["date_registration"] and course(r) in oulad.DEFAULT_PRESENTATIONS
     )
     assert report["events"]["clicks"] == clicks
@@ -107,9 +113,13 @@ def test_unmappable_rows_are_counted_per_reason():
     )
     tables["studentVle"] = pd.concat([vle, bad], ignore_index=True)
     site = tables["vle"].iloc[0].to_dict()
-    tables["vle"] = pd.concat([tables["vle"], pd.DataFrame([{**site, "id_site": "888888888", "activity_type": "hologram"}])])
+    tables["vle"] = pd.concat(
+        [tables["vle"], pd.DataFrame([{**site, "id_site": "888888888", "activity_type": "hologram"}])]
+    )
     sa = tables["studentAssessment"]
-    tables["studentAssessment"] = pd.concat([sa, pd.DataFrame([{**sa.iloc[0].to_dict(), "id_assessment": "1"}])])
+    tables["studentAssessment"] = pd.concat(
+        [sa, pd.DataFrame([{**sa.iloc[0].to_dict(), "id_assessment": "1"}])]
+    )
     mapping = oulad.map_oulad(tables)
     unmapped = mapping.report["studentVle"]["unmapped"]
     assert unmapped["unknown_site"] == 1
@@ -123,7 +133,10 @@ def test_unmappable_rows_are_counted_per_reason():
 
 def test_labels_follow_final_result(mapped):
     mapping, _, out = mapped
-    truth = {(r["id_student"], f"{r['code_module']}-{r['code_presentation']}"): r["final_result"] for r in raw("studentInfo")}
+    truth = {
+        (r["id_student"], f"{r['code_module']}-{r['code_presentation']}"): r["final_result"]
+        for r in raw("studentInfo")
+    }
     info = mapping.info
     assert len(info) == 42
     for row in info.itertuples():
@@ -152,16 +165,25 @@ def test_activity_types_become_the_documented_event_types(mapped):
 
 def test_cutoff_leaves_out_learners_who_already_unregistered(mapped):
     mapping, _, _ = mapped
-    reg = {(r["id_student"], f"{r['code_module']}-{r['code_presentation']}"): r for r in raw("studentRegistration")}
+    reg = {
+        (r["id_student"], f"{r['code_module']}-{r['code_presentation']}"): r
+        for r in raw("studentRegistration")
+    }
     learners = ev.cohort(mapping.info, CUTOFF)
     kept = set(zip(learners["learner_id"], learners["course_id"], strict=True))
-    gone_early = {k for k, r in reg.items() if r["date_unregistration"] and int(r["date_unregistration"]) < CUTOFF}
+    gone_early = {
+        k for k, r in reg.items() if r["date_unregistration"] and int(r["date_unregistration"]) < CUTOFF
+    }
     assert gone_early, "the fixture has learners who unregistered before week 4"
     assert not kept & gone_early
     late = {
-        k for k, r in reg.items()
-        if r["date_unregistration"] and int(r["date_unregistration"]) >= CUTOFF
-        and r["date_registration"] and int(r["date_registration"]) < CUTOFF and k[1] in oulad.DEFAULT_PRESENTATIONS
+        k
+        for k, r in reg.items()
+        if r["date_unregistration"]
+        and int(r["date_unregistration"]) >= CUTOFF
+        and r["date_registration"]
+        and int(r["date_registration"]) < CUTOFF
+        and k[1] in oulad.DEFAULT_PRESENTATIONS
     }
     assert late and late <= kept
     assert set(learners["split"]) == {"train", "eval"}
@@ -182,7 +204,9 @@ def test_no_day_after_the_cutoff_reaches_the_features(mapped, span):
     # Inflate every click on or after the cutoff: features must not move.
     changed = oulad.OuladMapping(**{**mapping.__dict__})
     changed.clicks = mapping.clicks.assign(
-        sum_click=np.where(mapping.clicks["day"] >= CUTOFF, mapping.clicks["sum_click"] * 100, mapping.clicks["sum_click"])
+        sum_click=np.where(
+            mapping.clicks["day"] >= CUTOFF, mapping.clicks["sum_click"] * 100, mapping.clicks["sum_click"]
+        )
     )
     pd.testing.assert_frame_equal(before, ev.hand_features(changed, learners, CUTOFF))
     # The ingested sequence covers exactly days [-28, 28): its events are the landing events of those days.
@@ -198,11 +222,16 @@ def test_raw_student_ids_never_reach_ingested_output(mapped, span):
     raw_ids = {r["id_student"] for r in raw("studentInfo")}
     table = span.examples
     learner_keys = set(table.column(F.LEARNER_KEY).to_pylist())
-    pairs = set(zip(table.column(F.LEARNER_KEY).to_pylist(), table.column("course_id").to_pylist(), strict=True))
+    pairs = set(
+        zip(table.column(F.LEARNER_KEY).to_pylist(), table.column("course_id").to_pylist(), strict=True)
+    )
     assert len(pairs) == table.num_rows > 30
     assert not learner_keys & raw_ids
     text = " ".join(
-        str(v) for t in (table, span.quarantine) for c in t.column_names if t.schema.field(c).type == "string"
+        str(v)
+        for t in (table, span.quarantine)
+        for c in t.column_names
+        if t.schema.field(c).type == "string"
         for v in t.column(c).to_pylist()
     )
     tokens = set(text.replace(",", " ").replace(":", " ").split())
@@ -236,7 +265,9 @@ def test_hand_built_features_match_a_hand_checked_learner(mapped):
     assert len(weekly) == ev.PRE_DAYS // 7 + CUTOFF // 7
     idle = [k for k, v in counts.items() if v == 0]
     if idle:
-        j = int(np.flatnonzero((learners["learner_id"] == idle[0][0]) & (learners["course_id"] == idle[0][1]))[0])
+        j = int(
+            np.flatnonzero((learners["learner_id"] == idle[0][0]) & (learners["course_id"] == idle[0][1]))[0]
+        )
         assert feats.loc[j, "total_clicks"] == 0 and feats.loc[j, "days_since_active"] == ev.PRE_DAYS + CUTOFF
 
 
@@ -245,7 +276,9 @@ def test_ingestion_accepts_the_adapter_output_unchanged(mapped, span):
     assert span.counts["quarantined"] == 0, span.counts["by_reason"]
     assert span.counts["accepted"] == span.counts["input_records"] > 0
     learners = pd.read_csv(out / "learners.csv", dtype=str)
-    enrolled = (pd.to_datetime(learners["enrolled_on"]) <= pd.Timestamp(DAY0 + dt.timedelta(days=CUTOFF - 1))).sum()
+    enrolled = (
+        pd.to_datetime(learners["enrolled_on"]) <= pd.Timestamp(DAY0 + dt.timedelta(days=CUTOFF - 1))
+    ).sum()
     assert span.counts["examples"] == enrolled
     # Logins per learner are the homepage clicks of the window, through the same pseudonym.
     c = mapping.clicks
@@ -270,3 +303,19 @@ def test_metrics_and_thresholds_on_a_known_ranking():
     m = ev.metrics(y, risk, threshold=0.8, chosen=ev.best_f1_threshold(y, risk))
     assert m["auc"] == 1.0 and m["precision_top10"] == 1.0
     assert m["recall_op"] == 0.5 and m["recall_chosen"] == 1.0 and m["f1_chosen"] == 1.0
+
+
+def test_weekly_steps_sum_counts_and_keep_masks():
+    days = 14
+    arrays = {k: np.zeros((1, days), dtype=np.float32) for k in F.sequence_keys()}
+    arrays["logins"][0, [0, 3, 9]] = [2, 1, 5]
+    arrays["video_completion_rate"][0, [0, 3]] = [1.0, 0.5]
+    arrays[F.ACTIVE_MASK_KEY][0, [0, 3, 9]] = 1
+    arrays[F.ENROLLED_MASK_KEY][0, 5:] = 1
+    weekly = ev.weekly_sequences(arrays)
+    assert weekly["logins"].tolist() == [[3.0, 5.0]]
+    assert weekly["video_completion_rate"].tolist() == [[0.75, 0.0]]
+    assert weekly[F.ACTIVE_MASK_KEY].tolist() == [[1.0, 1.0]]
+    assert weekly[F.ENROLLED_MASK_KEY].tolist() == [[1.0, 1.0]]
+    with pytest.raises(ValueError, match="whole weeks"):
+        ev.weekly_sequences({k: v[:, :10] for k, v in arrays.items()})

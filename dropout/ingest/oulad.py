@@ -242,9 +242,13 @@ def map_oulad(
         {"id_student": info["id_student"], "course_id": info["course_id"], "r": info_reason}
     ).drop_duplicates(["id_student", "course_id"])
     # A registration row with no studentInfo row has no outcome: counted, not mapped.
-    reg_known = reg.merge(
-        info.loc[info_reason.isna(), ["id_student", "course_id"]], how="left", indicator=True
-    )["_merge"].eq("both").to_numpy()
+    reg_known = (
+        reg.merge(info.loc[info_reason.isna(), ["id_student", "course_id"]], how="left", indicator=True)[
+            "_merge"
+        ]
+        .eq("both")
+        .to_numpy()
+    )
     reg_reason = _first(
         [
             (~reg["course_id"].isin(selected), "other_presentation"),
@@ -265,15 +269,15 @@ def map_oulad(
     def learner_reason(frame: pd.DataFrame) -> pd.Series:
         """Reason for rows keyed by (id_student, course_id): other presentation / the learner's own."""
         own = frame[["id_student", "course_id"]].merge(own_reason, how="left")["r"].to_numpy()
-        missing = ~frame[["id_student", "course_id"]].merge(mapped_keys, how="left", indicator=True)[
-            "_merge"
-        ].eq("both").to_numpy()
-        reason = np.where(
-            ~frame["course_id"].isin(selected).to_numpy(),
-            "other_presentation",
-            np.where(pd.isna(own), np.where(missing, "unknown_learner", None), own),
+        missing = (
+            ~frame[["id_student", "course_id"]]
+            .merge(mapped_keys, how="left", indicator=True)["_merge"]
+            .eq("both")
+            .to_numpy()
         )
-        return pd.Series(reason, index=frame.index, dtype=object).where(lambda s: s.notna(), None)
+        reason = pd.Series(own, index=frame.index, dtype=object)
+        reason = reason.where(~(reason.isna().to_numpy() & missing), "unknown_learner")
+        return reason.where(frame["course_id"].isin(selected), "other_presentation")
 
     # Clicks.
     vle = tables["studentVle"].copy()
@@ -289,7 +293,10 @@ def map_oulad(
     vle_reason = learner_reason(vle)
     more = [
         (vle["site_course"].isna() | vle["site_course"].ne(vle["course_id"]), "unknown_site"),
-        (~vle["activity_type"].fillna("").str.strip().isin(list(ACTIVITY_EVENT_TYPES)), "unknown_activity_type"),
+        (
+            ~vle["activity_type"].fillna("").str.strip().isin(list(ACTIVITY_EVENT_TYPES)),
+            "unknown_activity_type",
+        ),
         (vle["day"].isna() | vle["clicks"].isna() | ~(vle["clicks"] >= 1), "bad_value"),
     ]
     if cutoff_day is not None:
@@ -357,7 +364,9 @@ def map_oulad(
         "by_event_type": {k: int(v) for k, v in events["event_type"].value_counts().sort_index().items()},
     }
     if report["events"]["total"] != (
-        report["events"]["clicks"] + report["events"]["assessment_submissions"] + report["events"]["unregistrations"]
+        report["events"]["clicks"]
+        + report["events"]["assessment_submissions"]
+        + report["events"]["unregistrations"]
     ):
         raise RuntimeError("OULAD adapter: event total differs from clicks + submissions + unregistrations")
 
@@ -411,8 +420,9 @@ def _events(
     k = np.arange(len(idx)) - np.repeat(np.cumsum(reps) - reps, reps)
     click_events = pd.DataFrame(
         {
-            "event_id": ("v" + pd.Series(clicks["row"].to_numpy()[idx]).astype(str) + "-" + pd.Series(k).astype(str))
-            .to_numpy(),
+            "event_id": (
+                "v" + pd.Series(clicks["row"].to_numpy()[idx]).astype(str) + "-" + pd.Series(k).astype(str)
+            ).to_numpy(),
             "learner_id": clicks["learner_id"].to_numpy()[idx],
             "course_id": clicks["course_id"].to_numpy()[idx],
             "day": clicks["day"].to_numpy()[idx],
@@ -563,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--day0", default=DEFAULT_DAY0.isoformat(), help="landing day of presentation day 0")
     parser.add_argument("--presentations", default=",".join(DEFAULT_PRESENTATIONS))
     parser.add_argument(
-        "--cutoff-weeks", type=int, default=None,
+        "--cutoff-weeks",
+        type=int,
+        default=None,
         help="keep only the first N weeks; leave out learners who unregistered before them",
     )
     args = parser.parse_args(argv)
