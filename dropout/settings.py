@@ -105,7 +105,6 @@ class ServingSettings:
 @dataclass(frozen=True)
 class WarningSettings:
     out_dir: str = "work/warning"  # risk lists (CSV per run), risk.sqlite with risk lists and interventions
-    landing_days: int = 0  # days of landing data scored; 0 = data.window_days (the model's window)
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "early-warning@localhost"

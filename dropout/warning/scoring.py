@@ -1,0 +1,125 @@
+"""Risk scores and integrated-gradients attributions from the pushed model's ``raw_features`` signature.
+
+Integrated gradients (Sundararajan et al., 2017) on the per-day behaviour inputs and the active
+mask: attribution = (x - x') * mean over the straight path from x' to x of d risk / d x. The
+baseline x' is an *engaged* version of the same learner: active on every enrolled day with the
+scored population's mean behaviour on active days. Attributions then split the gap between the
+learner's risk and the engaged learner's risk over days and behaviours (they sum to that gap, up
+to the path discretisation). Enrolment, course, plan and price are held fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dropout import features as F
+
+SIGNATURE = "raw_features"
+ATTRIBUTED = (*F.SEQUENCE_FEATURES, F.ACTIVE_MASK_KEY)
+
+
+@dataclass
+class Champion:
+    version: int
+    path: Path
+    predict: Any  # the raw_features concrete function
+    owner: Any  # keeps the loaded SavedModel alive
+
+
+def load_champion(model_dir: str | Path) -> Champion:
+    """The newest pushed version under ``<serving_root>/<model_name>`` (the Pusher only pushes blessed models).
+
+    Raises:
+        FileNotFoundError: when no version has been pushed yet.
+        KeyError: when the model lacks the ``raw_features`` signature (pushed before it existed).
+    """
+    import tensorflow as tf
+
+    from dropout.serving.registry import version_dirs
+
+    versions = version_dirs(Path(model_dir))
+    if not versions:
+        raise FileNotFoundError(f"no pushed model under {model_dir}; run the training pipeline first")
+    version = max(versions)
+    loaded = tf.saved_model.load(str(versions[version]))
+    if SIGNATURE not in loaded.signatures:
+        raise KeyError(f"model version {version} has no '{SIGNATURE}' signature; retrain with the current Trainer")
+    return Champion(version, versions[version], loaded.signatures[SIGNATURE], loaded)
+
+
+def model_inputs(columns: dict[str, np.ndarray], rows: slice | np.ndarray | None = None) -> dict[str, Any]:
+    import tensorflow as tf
+
+    sel = slice(None) if rows is None else rows
+    out = {}
+    for key in (*F.sequence_keys(), *F.NUMERIC_CONTEXT):
+        out[key] = tf.constant(np.asarray(columns[key][sel], np.float32))
+    for key in F.CATEGORICAL_CONTEXT:
+        out[key] = tf.constant(np.asarray(columns[key][sel], dtype=object).astype(bytes))
+    return out
+
+
+def score(champion: Champion, columns: dict[str, np.ndarray], batch_size: int = 2048) -> np.ndarray:
+    """Risk per learner, float32 ``[n]``. ``columns``: raw feature arrays, per-day ones ``[n, window_days]``."""
+    n = len(columns[F.CATEGORICAL_CONTEXT[0]])
+    risks = [
+        champion.predict(**model_inputs(columns, slice(start, start + batch_size)))["risk"].numpy().reshape(-1)
+        for start in range(0, n, batch_size)
+    ]
+    return np.concatenate(risks) if risks else np.zeros(0, np.float32)
+
+
+def engaged_baseline(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every enrolled day active, with the population's mean behaviour on active days."""
+    enrolled = np.asarray(columns[F.ENROLLED_MASK_KEY], np.float32)
+    active = np.asarray(columns[F.ACTIVE_MASK_KEY], np.float32) > 0.5
+    base = {F.ACTIVE_MASK_KEY: enrolled.copy()}
+    for key in F.SEQUENCE_FEATURES:
+        values = np.asarray(columns[key], np.float32)
+        mean = float(values[active].mean()) if active.any() else 0.0
+        base[key] = np.where(enrolled > 0.5, mean, 0.0).astype(np.float32)
+    return base
+
+
+def integrated_gradients(
+    champion: Champion, columns: dict[str, np.ndarray], rows: np.ndarray, steps: int = 16
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Attributions for the learners at ``rows``.
+
+    Returns:
+        ``({input: [len(rows), window_days]}, risk at the input, risk at the baseline)``.
+    """
+    import tensorflow as tf
+
+    fixed = model_inputs(columns, rows)
+    actual = {k: np.asarray(columns[k], np.float32)[rows] for k in ATTRIBUTED}
+    baseline = {k: v[rows] for k, v in engaged_baseline(columns).items()}
+    total = {k: np.zeros_like(actual[k]) for k in ATTRIBUTED}
+    alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps  # midpoint rule
+    for alpha in alphas:
+        point = {k: tf.constant(baseline[k] + alpha * (actual[k] - baseline[k])) for k in ATTRIBUTED}
+        with tf.GradientTape() as tape:
+            tape.watch(list(point.values()))
+            risk = champion.predict(**{**fixed, **point})["risk"]
+        grads = tape.gradient(risk, point)
+        for k in ATTRIBUTED:
+            total[k] += np.nan_to_num(grads[k].numpy())
+    attributions = {k: (actual[k] - baseline[k]) * total[k] / steps for k in ATTRIBUTED}
+    at_input = champion.predict(**fixed)["risk"].numpy().reshape(-1)
+    at_base = champion.predict(**{**fixed, **{k: tf.constant(v) for k, v in baseline.items()}})["risk"].numpy().reshape(-1)
+    return attributions, at_input, at_base
+
+
+def rank_and_flag(risk: np.ndarray, threshold: float, top_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rank 1 = highest risk; band ``high`` (risk >= threshold), ``top`` (only in the top fraction) or ``""``."""
+    n = len(risk)
+    order = np.argsort(-risk, kind="stable")
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(1, n + 1)
+    top_n = int(np.ceil(top_fraction * n)) if n else 0
+    band = np.where(risk >= threshold, "high", np.where(rank <= top_n, "top", "")).astype(object)
+    return rank, band

@@ -1,0 +1,95 @@
+"""Risk lists and interventions: one SQLite database (``risk.sqlite``) and one CSV per run.
+
+Tables (learners appear only as pseudonyms; contact details never enter this database):
+
+- ``risk_list``: run_id, scored_at, model_version, learner, course_id, risk, rank, band, reason.
+- ``interventions``: run_id, learner, course_id, band, action, status (sent | failed | skipped),
+  detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
+
+Closing the loop: ``intervention_features`` gives, per learner, whether they were acted on and
+whether they came back; later training runs join it on the pseudonym (the same keyed HMAC).
+"""
+
+from __future__ import annotations
+
+import csv
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS risk_list (
+    run_id TEXT NOT NULL, scored_at TEXT NOT NULL, model_version INTEGER NOT NULL,
+    learner TEXT NOT NULL, course_id TEXT NOT NULL, risk REAL NOT NULL, rank INTEGER NOT NULL,
+    band TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (run_id, learner, course_id));
+CREATE TABLE IF NOT EXISTS interventions (
+    run_id TEXT NOT NULL, learner TEXT NOT NULL, course_id TEXT NOT NULL, band TEXT NOT NULL,
+    action TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, acted_at TEXT NOT NULL,
+    outcome_due TEXT NOT NULL, came_back INTEGER, outcome_checked_at TEXT,
+    PRIMARY KEY (run_id, learner, course_id, action));
+"""
+CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason")
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(str(path))
+    con.executescript(SCHEMA)
+    return con
+
+
+def write_risk_list(con: sqlite3.Connection, csv_path: Path, run_id: str, scored_at: str, model_version: int,
+                    rows: list[dict[str, Any]]) -> None:
+    """Replace the run's risk list (re-running a run is idempotent) and write its CSV, ranked."""
+    rows = sorted(rows, key=lambda r: r["rank"])
+    with con:
+        con.execute("DELETE FROM risk_list WHERE run_id = ?", (run_id,))
+        con.executemany(
+            "INSERT INTO risk_list VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, scored_at, model_version, r["learner"], r["course_id"], float(r["risk"]), int(r["rank"]),
+              r["band"], r["reason"]) for r in rows],
+        )
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: (f"{r[k]:.6f}" if k == "risk" else r[k]) for k in CSV_COLUMNS})
+
+
+def record_intervention(con: sqlite3.Connection, **values: Any) -> None:
+    with con:
+        con.execute(
+            "INSERT OR REPLACE INTO interventions (run_id, learner, course_id, band, action, status, detail, "
+            "acted_at, outcome_due) VALUES (:run_id, :learner, :course_id, :band, :action, :status, :detail, "
+            ":acted_at, :outcome_due)",
+            values,
+        )
+
+
+def due_outcomes(con: sqlite3.Connection, today: str) -> list[tuple[str, str, str, str]]:
+    """(run_id, learner, course_id, acted_at) of sent interventions whose outcome is due and unchecked."""
+    return con.execute(
+        "SELECT DISTINCT run_id, learner, course_id, acted_at FROM interventions "
+        "WHERE status = 'sent' AND came_back IS NULL AND outcome_due <= ?", (today,)
+    ).fetchall()
+
+
+def set_outcome(con: sqlite3.Connection, run_id: str, learner: str, course_id: str, came_back: bool,
+                checked_at: str) -> None:
+    with con:
+        con.execute(
+            "UPDATE interventions SET came_back = ?, outcome_checked_at = ? "
+            "WHERE run_id = ? AND learner = ? AND course_id = ? AND status = 'sent'",
+            (int(came_back), checked_at, run_id, learner, course_id),
+        )
+
+
+def intervention_features(con: sqlite3.Connection) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (learner, course): interventions sent and whether the learner came back after the latest one."""
+    rows = con.execute(
+        "SELECT learner, course_id, count(DISTINCT run_id), max(came_back) FROM interventions "
+        "WHERE status = 'sent' GROUP BY learner, course_id"
+    ).fetchall()
+    return {(lr, c): {"interventions": int(n), "came_back": -1 if back is None else int(back)}
+            for lr, c, n, back in rows}
