@@ -1,0 +1,472 @@
+"""MLflow records of every retrain: one MLflow run per TFX pipeline run (= Airflow DAG run).
+
+``collect_training`` reads what a pipeline run produced (ML Metadata, the ingestion report, the
+Trainer's ``history.json``, the FairnessGate's report, the review records) into a plain
+``TrainingRecord``; ``record_training`` writes it to the tracking server as one run in the model's
+experiment, logs and registers the model and gives a blessed candidate the alias ``challenger``.
+Promotion to ``champion`` and rollback live in ``tfx_pipeline.tracking_registry``.
+
+Never half-recorded: a run is tagged ``complete=true`` as its last step; when anything fails on the
+way, the partial run (and a model version it registered) is deleted and ``TrackingError`` says what
+failed. An unreachable server fails fast after ``tracking.http_retries`` retries, before anything is
+written. Credentials for a server with basic auth come from MLflow's own ``MLFLOW_TRACKING_USERNAME``
+/ ``MLFLOW_TRACKING_PASSWORD`` environment variables, never from settings.
+
+CLI (each command prints one JSON object as its last line, for Airflow's XCom)::
+
+    python -m tfx_pipeline.tracking record  --run-id ID --span N [--reason drift --drift-json '{...}'
+                                            --dag-id dropout_training]
+    python -m tfx_pipeline.tracking promote --run-id ID       # champion after approval + push
+    python -m tfx_pipeline.tracking rollback [--to-version N] # champion back to an earlier version
+    python -m tfx_pipeline.tracking monitor --result-json '{...}' [--dag-id ... --airflow-run-id ...]
+    python -m tfx_pipeline.tracking ping                      # is the tracking server reachable?
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dropout.settings import Settings, TrackingSettings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+COMPLETE_TAG = "complete"
+KIND_TAG = "dropout.kind"
+TFX_RUN_TAG = "tfx.pipeline_run_id"
+VERSION_TAG = "registry.version"
+REVIEW_FILES = ("run.json", "data_decision.json", "candidate.json", "approval.json")
+
+log = logging.getLogger(__name__)
+
+
+class TrackingError(RuntimeError):
+    """Recording in MLflow failed; the message says what, where, and what was cleaned up."""
+
+
+# --- Connection -------------------------------------------------------------------------------------
+
+
+def configure(tracking: TrackingSettings) -> None:
+    """Point MLflow at the configured server with bounded retries (called once by entry points)."""
+    import mlflow
+
+    # MLflow reads these per request; its defaults (7 retries, 120 s) would hide an outage for minutes.
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(tracking.http_retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(tracking.http_timeout_seconds)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no usage reports from pipeline tasks
+    mlflow.set_tracking_uri(tracking.uri)
+
+
+def check_server(tracking: TrackingSettings) -> None:
+    """Fail clearly when the tracking server does not answer ``/health`` after the configured retries."""
+    if not tracking.uri.startswith(("http://", "https://")):
+        return
+    url = tracking.uri.rstrip("/") + "/health"
+    error: Exception | None = None
+    for attempt in range(tracking.http_retries + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=min(tracking.http_timeout_seconds, 10)) as response:
+                if response.status == 200:
+                    return
+                error = RuntimeError(f"HTTP {response.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            error = exc
+        if attempt < tracking.http_retries:
+            time.sleep(min(2**attempt, 10))
+    raise TrackingError(
+        f"MLflow tracking server {tracking.uri} is not reachable ({error}) after {tracking.http_retries + 1} "
+        "tries; nothing was recorded. Start it with `bash infra/mlflow/start.sh` (or `make up`), or point "
+        "DROPOUT__TRACKING__URI at the right server, then retry this task."
+    )
+
+
+def client(tracking: TrackingSettings):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking.uri, registry_uri=tracking.uri)
+
+
+def experiment_id(mlflow_client, name: str) -> str:
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage != "active":
+            raise TrackingError(f"MLflow experiment '{name}' is deleted; restore it or configure another name")
+        return experiment.experiment_id
+    return mlflow_client.create_experiment(name)
+
+
+# --- What a pipeline run produced ---------------------------------------------------------------------
+
+
+@dataclass
+class TrainingRecord:
+    """Everything one MLflow run of a retrain holds, collected from the pipeline run's outputs."""
+
+    tfx_run_id: str
+    span: int | None
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)  # per-epoch, step = epoch
+    tags: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # artifact dir -> local file or directory
+    blessed: bool = False
+    evaluation_uri: str | None = None
+    serving_model_dir: str | None = None
+
+
+def metric_name(*parts: Any) -> str:
+    """An MLflow-safe metric name: parts joined by '/', characters MLflow rejects replaced by '_'."""
+    return "/".join(re.sub(r"[^\w.\- ]", "_", str(p)) for p in parts)
+
+
+def _flatten(prefix: str, values: dict[str, Any]) -> dict[str, str]:
+    return {f"{prefix}.{k}": str(v) for k, v in values.items()}
+
+
+def code_version() -> dict[str, str]:
+    """Git sha of the code that recorded the run and whether the checkout had local changes."""
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    sha = git("rev-parse", "HEAD") or "unknown"
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"mlflow.source.git.commit": sha, "code.git_sha": sha, "code.git_dirty": str(dirty).lower()}
+
+
+def settings_params(settings: Settings) -> dict[str, str]:
+    """Pipeline config and model hyper-parameters as MLflow params (no tracking or secret settings)."""
+    params: dict[str, str] = {}
+    for section in ("data", "ingestion", "model", "evaluation", "pipeline"):
+        params.update(_flatten(section, dataclasses.asdict(getattr(settings, section))))
+    return params
+
+
+def review_records(settings: Settings, tfx_run_id: str) -> dict[str, dict[str, Any]]:
+    """The review records of this run (why it ran, steward and manager decisions) that exist."""
+    from tfx_pipeline.review import review_dir
+
+    folder = review_dir(settings, tfx_run_id)
+    return {name: json.loads((folder / name).read_text()) for name in REVIEW_FILES if (folder / name).exists()}
+
+
+def collect_training(settings: Settings, tfx_run_id: str, *, reason: str = "manual", dag_id: str = "",
+                     airflow_run_id: str = "", drift: dict[str, Any] | None = None) -> TrainingRecord:
+    """Read a pipeline run's outputs into a ``TrainingRecord`` (no MLflow calls).
+
+    Raises:
+        LookupError: when the run is not in ML Metadata or a node that every run has did not finish.
+    """
+    from tfx_pipeline import outputs
+
+    pipe = settings.pipeline
+    run = outputs.run_outputs(pipe.metadata_path, pipe.name, tfx_run_id)
+    reviews = review_records(settings, tfx_run_id)
+    reason = reviews.get("run.json", {}).get("reason", reason)
+    counts = json.loads((Path(run.uri("LearnerExampleGen", "report")) / "counts.json").read_text())
+    span = counts.get("span", run.properties("LearnerExampleGen", "examples").get("span"))
+    record = TrainingRecord(tfx_run_id=tfx_run_id, span=span)
+
+    # Why, where from, which code.
+    record.tags.update({KIND_TAG: "training", "dropout.reason": reason, TFX_RUN_TAG: tfx_run_id,
+                        "airflow.dag_id": dag_id, "airflow.run_id": airflow_run_id or tfx_run_id,
+                        **code_version()})
+    for node, ids in run.executions.items():
+        record.tags[f"mlmd.execution.{node}"] = ",".join(map(str, ids))
+
+    # Data: span, row counts, quarantine reasons, examples per split.
+    record.params.update(settings_params(settings))
+    record.params["span"] = str(span)
+    for key in ("input_records", "accepted", "quarantined"):
+        record.metrics[metric_name("data", key)] = float(counts[key])
+    for reason_name, n in counts.get("by_reason", {}).items():
+        record.metrics[metric_name("data", "quarantined", reason_name)] = float(n)
+    for split, n in counts.get("examples_per_split", {}).items():
+        record.metrics[metric_name("data", "examples", split)] = float(n)
+    record.files["data"] = str(Path(run.uri("LearnerExampleGen", "report")) / "counts.json")
+
+    # Schema version, anomalies and drift.
+    schema_file = Path(run.uri("ImportSchemaGen", "schema")) / "schema.pbtxt"
+    record.params["schema.version"] = hashlib.sha256(schema_file.read_bytes()).hexdigest()[:12]
+    reviewed = reviews.get("data_decision.json", {}).get("schema_version")
+    if reviewed:
+        record.params["schema.reviewed_version"] = Path(reviewed).name
+    record.files["schema"] = str(schema_file)
+    anomalies: dict[str, Any] = {"schema": [], "drift": [], "drift_trigger": drift or {}}
+    for check, node in (("schema", "ExampleValidator"), ("drift", "DistributionValidator")):
+        try:
+            anomalies[check] = outputs.read_anomalies(run.uri(node, "anomalies"))
+        except LookupError:
+            anomalies[check] = []  # the first span has no drift baseline
+    record.metrics["validation/schema_anomalies"] = float(len(anomalies["schema"]))
+    record.metrics["validation/drift_anomalies"] = float(len(anomalies["drift"]))
+    for row in anomalies["drift"]:
+        for m in row.get("measurements", []):
+            record.metrics[metric_name("drift", row["split"], row["feature"], m["type"])] = float(m["value"])
+    for key, value in (drift or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            record.metrics[metric_name("drift_trigger", key)] = float(value)
+    record.tags["dropout.drift_features"] = ",".join((drift or {}).get("features", []))[:5000]
+    record.files["validation/anomalies.json"] = json.dumps(anomalies, indent=2, default=str)
+
+    # Training: strategy, class weights, per-epoch curves.
+    model_run = Path(run.uri("Trainer", "model_run"))
+    history = json.loads((model_run / "history.json").read_text())
+    strategy = history.get("strategy", {})
+    record.params.update(_flatten("strategy", strategy))
+    record.params.update(_flatten("class_weight", history.get("class_weights", {})))
+    record.curves = {metric_name("train", k): [float(v) for v in vs] for k, vs in history["history"].items()}
+    record.metrics["train/epochs"] = float(max((len(v) for v in record.curves.values()), default=0))
+    record.files["training"] = str(model_run / "history.json")
+    record.serving_model_dir = str(Path(run.uri("Trainer", "model")) / "Format-Serving")
+
+    # Evaluation overall and per slice, fairness gaps, blessing.
+    fairness = outputs.read_fairness(run.uri("FairnessGate", "blessing"))
+    for row in fairness["slices"]:
+        for name, value in row["metrics"].items():
+            if not row["slice"]:
+                record.metrics[metric_name("eval", name)] = float(value)
+            else:
+                columns, values = "+".join(row["slice"]), "+".join(map(str, row["slice"].values()))
+                record.metrics[metric_name("eval_slice", columns, values, name)] = float(value)
+    gap = fairness["fairness"]
+    record.metrics["fairness/recall_gap"] = float(gap["gap"])
+    record.metrics["fairness/max_recall_gap"] = float(fairness["max_gap"])
+    for group, value in gap["groups"].items():
+        record.metrics[metric_name("fairness", gap["metric"], gap["attribute"], group)] = float(value)
+    record.blessed = bool(fairness["blessed"])
+    record.metrics["decision/evaluator_blessed"] = float(bool(fairness["evaluator_blessed"]))
+    record.metrics["decision/blessed"] = float(record.blessed)
+    record.tags.update({"dropout.blessed": str(record.blessed).lower(), "dropout.blessing_reason": fairness["reason"][:5000]})
+    record.evaluation_uri = run.uri("Evaluator", "evaluation")
+    record.files["evaluation/tfma"] = record.evaluation_uri
+    record.files["evaluation"] = str(Path(run.uri("FairnessGate", "blessing")) / "fairness.json")
+    for name, payload in reviews.items():
+        record.files[f"reviews/{name}"] = json.dumps(payload, indent=2, default=str)
+    return record
+
+
+# --- Writing a run, never half ------------------------------------------------------------------------
+
+
+def find_runs(mlflow_client, exp_id: str, tfx_run_id: str, kind: str = "training") -> list:
+    return mlflow_client.search_runs(
+        [exp_id], filter_string=f"tags.`{TFX_RUN_TAG}` = '{tfx_run_id}' and tags.`{KIND_TAG}` = '{kind}'",
+    )
+
+
+def _abandon(mlflow_client, run_id: str, created_version: tuple[str, str] | None) -> str:
+    """Delete a partial run (and a model version it registered); say what could not be cleaned up."""
+    problems = []
+    if created_version is not None:
+        try:
+            mlflow_client.delete_model_version(*created_version)
+        except Exception as exc:  # noqa: BLE001 - reported in the error message
+            problems.append(f"model version {created_version[1]} not deleted ({exc})")
+    try:
+        mlflow_client.set_terminated(run_id, "FAILED")
+        mlflow_client.delete_run(run_id)
+    except Exception as exc:  # noqa: BLE001 - reported in the error message
+        problems.append(f"run not deleted ({exc}); it lacks the tag {COMPLETE_TAG}=true, so readers skip it")
+    return "; ".join(problems) or "the partial run was deleted"
+
+
+def _log_files(mlflow_client, run_id: str, files: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlflow-") as tmp:
+        for target, source in files.items():
+            path = Path(source) if len(source) < 4096 and "\n" not in source else None
+            if path is not None and path.is_dir():
+                mlflow_client.log_artifacts(run_id, str(path), target)
+            elif path is not None and path.is_file():
+                mlflow_client.log_artifact(run_id, str(path), target)
+            else:  # inline content: written to a file named by the target's last part
+                folder, _, name = target.rpartition("/")
+                local = Path(tmp) / name
+                local.write_text(source)
+                mlflow_client.log_artifact(run_id, str(local), folder or None)
+
+
+def _log_values(mlflow_client, run_id: str, record: TrainingRecord) -> None:
+    from mlflow.entities import Metric, Param, RunTag
+
+    now = int(time.time() * 1000)
+    params = [Param(k, v[:6000]) for k, v in sorted(record.params.items())]
+    metrics = [Metric(k, v, now, 0) for k, v in sorted(record.metrics.items())]
+    metrics += [Metric(k, v, now, step) for k, vs in sorted(record.curves.items()) for step, v in enumerate(vs)]
+    tags = [RunTag(k, v) for k, v in sorted(record.tags.items())]
+    for i in range(0, max(len(params), 1), 100):
+        mlflow_client.log_batch(run_id, params=params[i:i + 100])
+    for i in range(0, len(metrics), 900):
+        mlflow_client.log_batch(run_id, metrics=metrics[i:i + 900])
+    mlflow_client.log_batch(run_id, tags=tags)
+
+
+def record_training(settings: Settings, tfx_run_id: str, *, reason: str = "manual", dag_id: str = "",
+                    airflow_run_id: str = "", drift: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Record one pipeline run as one MLflow run; register a blessed model and alias it ``challenger``.
+
+    Idempotent for task retries: a complete record of the same TFX run is returned as it is; an
+    incomplete one (an earlier attempt that died) is deleted and recorded again.
+
+    Raises:
+        TrackingError: the server is unreachable (nothing written) or a write failed (partial run deleted).
+    """
+    from tfx_pipeline import tracking_registry as registry
+
+    tracking = settings.tracking
+    configure(tracking)
+    check_server(tracking)
+    record = collect_training(settings, tfx_run_id, reason=reason, dag_id=dag_id,
+                              airflow_run_id=airflow_run_id, drift=drift)
+    c = client(tracking)
+    exp_id = experiment_id(c, tracking.experiment)
+    for existing in find_runs(c, exp_id, tfx_run_id):
+        if existing.data.tags.get(COMPLETE_TAG) == "true":
+            log.info("TFX run %s is already recorded as MLflow run %s", tfx_run_id, existing.info.run_id)
+            return _summary(existing.info.run_id, existing.data.tags, tracking, already=True)
+        log.warning("deleting the incomplete MLflow run %s of an earlier attempt", existing.info.run_id)
+        c.delete_run(existing.info.run_id)
+
+    run = c.create_run(exp_id, run_name=f"span {record.span} · {tfx_run_id}",
+                       tags={KIND_TAG: "training", TFX_RUN_TAG: tfx_run_id, COMPLETE_TAG: "false"})
+    run_id = run.info.run_id
+    created: tuple[str, str] | None = None
+    try:
+        _log_values(c, run_id, record)
+        with tempfile.TemporaryDirectory(prefix="tracking-plots-") as tmp:
+            from tfx_pipeline import tracking_plots
+
+            images = tracking_plots.write_images(
+                tracking_plots.overall_plots(record.evaluation_uri), Path(tmp), f"span {record.span}",
+                auc=record.metrics.get("eval/auc"), pr_auc=record.metrics.get("eval/pr_auc"))
+            for path in images.values():
+                c.log_artifact(run_id, str(path), "evaluation/plots")
+        _log_files(c, run_id, record.files)
+        version = registry.log_and_register(c, settings, run_id, record)
+        if version is not None:
+            created = (tracking.registered_model, version)
+            c.set_tag(run_id, VERSION_TAG, version)
+            c.set_registered_model_alias(tracking.registered_model, registry.CHALLENGER, version)
+        c.set_tag(run_id, COMPLETE_TAG, "true")
+        c.set_terminated(run_id, "FINISHED")
+    except Exception as exc:
+        cleanup = _abandon(c, run_id, created)
+        raise TrackingError(f"recording TFX run {tfx_run_id} in MLflow {tracking.uri} (experiment "
+                            f"'{tracking.experiment}', run {run_id}) failed: {exc}. Cleanup: {cleanup}. "
+                            "Retry the task once the server is healthy.") from exc
+    return _summary(run_id, {**record.tags, VERSION_TAG: created[1] if created else ""}, tracking)
+
+
+def _summary(run_id: str, tags: dict[str, str], tracking: TrackingSettings, already: bool = False) -> dict:
+    version = tags.get(VERSION_TAG) or None
+    return {"mlflow_run_id": run_id, "experiment": tracking.experiment, "tracking_uri": tracking.uri,
+            "tfx_run_id": tags.get(TFX_RUN_TAG), "blessed": tags.get("dropout.blessed") == "true",
+            "model_version": version, "challenger": version is not None, "already_recorded": already}
+
+
+def record_monitor_decision(settings: Settings, result: dict[str, Any], *, dag_id: str = "dropout_drift_monitor",
+                            airflow_run_id: str = "") -> dict[str, Any]:
+    """Record a drift-monitor check as a (small) run of the model's experiment, retrain or not, with why."""
+    tracking = settings.tracking
+    configure(tracking)
+    check_server(tracking)
+    c = client(tracking)
+    exp_id = experiment_id(c, tracking.experiment)
+    retrain = bool(result.get("drift"))
+    run = c.create_run(exp_id, run_name=f"drift check span {result.get('span')}: "
+                                         f"{'retrain' if retrain else 'no retrain'}",
+                       tags={KIND_TAG: "drift_check", COMPLETE_TAG: "false"})
+    run_id = run.info.run_id
+    try:
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        tags = {"dropout.retrain": str(retrain).lower(), "dropout.reason": str(result.get("reason", ""))[:5000],
+                "airflow.dag_id": dag_id, "airflow.run_id": airflow_run_id,
+                "dropout.drift_features": ",".join(result.get("features") or [])[:5000], **code_version()}
+        params = {k: str(result.get(k)) for k in ("span", "baseline_span")}
+        metrics = {"decision/retrain": float(retrain), "drift/features": float(len(result.get("features") or []))}
+        for key, value in result.items():
+            if isinstance(value, int | float) and not isinstance(value, bool) and key not in params:
+                metrics[metric_name("monitor", key)] = float(value)
+        c.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                    params=[Param(k, v) for k, v in params.items()], tags=[RunTag(k, v) for k, v in tags.items()])
+        _log_files(c, run_id, {"monitor/result.json": json.dumps(result, indent=2, default=str)})
+        if result.get("report") and Path(result["report"]).is_file():
+            _log_files(c, run_id, {"monitor": result["report"]})
+        c.set_tag(run_id, COMPLETE_TAG, "true")
+        c.set_terminated(run_id, "FINISHED")
+    except Exception as exc:
+        cleanup = _abandon(c, run_id, None)
+        raise TrackingError(f"recording the drift check in MLflow {tracking.uri} failed: {exc}. Cleanup: {cleanup}.") from exc
+    return {"mlflow_run_id": run_id, "retrain": retrain, "reason": result.get("reason", "")}
+
+
+# --- CLI ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tfx_pipeline import tracking_registry as registry
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="config/default.toml", help="settings TOML file")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="record a pipeline run; register + challenger when blessed")
+    rec.add_argument("--run-id", required=True, help="TFX pipeline run id (= Airflow run id)")
+    rec.add_argument("--span", type=int, default=None, help="accepted for symmetry; the span is read from MLMD")
+    rec.add_argument("--reason", default="manual", help="weekly | drift | manual (run.json wins when present)")
+    rec.add_argument("--drift-json", default="", help="the drift figures that triggered the run (JSON object)")
+    rec.add_argument("--dag-id", default="")
+    rec.add_argument("--airflow-run-id", default="")
+    pro = sub.add_parser("promote", help="champion after the manager's approval and a successful push")
+    pro.add_argument("--run-id", required=True)
+    rb = sub.add_parser("rollback", help="move champion to an earlier version and re-push it")
+    rb.add_argument("--to-version", default=None, help="default: the latest earlier version that was champion")
+    mon = sub.add_parser("monitor", help="record a drift-monitor decision")
+    mon.add_argument("--result-json", required=True)
+    mon.add_argument("--dag-id", default="dropout_drift_monitor")
+    mon.add_argument("--airflow-run-id", default="")
+    sub.add_parser("ping", help="check that the tracking server answers")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings(args.config)
+    try:
+        if args.command == "record":
+            result = record_training(settings, args.run_id, reason=args.reason, dag_id=args.dag_id,
+                                     airflow_run_id=args.airflow_run_id,
+                                     drift=json.loads(args.drift_json) if args.drift_json else None)
+        elif args.command == "promote":
+            result = registry.promote_champion(settings, args.run_id)
+        elif args.command == "rollback":
+            result = registry.rollback(settings, args.to_version)
+        elif args.command == "monitor":
+            result = record_monitor_decision(settings, json.loads(args.result_json), dag_id=args.dag_id,
+                                             airflow_run_id=args.airflow_run_id)
+        else:
+            check_server(settings.tracking)
+            result = {"tracking_uri": settings.tracking.uri, "reachable": True}
+    except TrackingError as exc:
+        print(f"tracking: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
