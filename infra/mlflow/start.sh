@@ -37,6 +37,7 @@ fi
 
 # The server's background job runner only serves GenAI features this project does not use: off, fewer processes.
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION=${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false}
+export MLFLOW_DISABLE_TELEMETRY=${MLFLOW_DISABLE_TELEMETRY:-true}
 # Its own process group (setsid), so stop.sh ends the server with its uvicorn worker and nothing else.
 setsid nohup "$MLFLOW_BIN" "${args[@]}" > "$MLFLOW_HOME/server.log" 2>&1 < /dev/null &
 echo $! > "$MLFLOW_PIDFILE"
