@@ -26,6 +26,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
 from dropout_airflow import assets, policy, steps
+from dropout_airflow import tracking as mlflow_tracking
 from dropout_airflow.graph import load_graph
 from dropout_airflow.tfx import TfxNodeOperator
 
@@ -107,6 +108,12 @@ def dropout_training():
     steps.check_blessing(summary) >> [manager_approval, no_approval_needed]
     manager_approval >> approved
     [approved, no_approval_needed] >> nodes["Pusher"]
+
+    # MLflow: one run per DAG run, recorded before anyone is asked (challenger when blessed); the
+    # champion alias moves after Pusher only when the manager approved and the push happened.
+    recorded = mlflow_tracking.track_candidate(ctx)
+    nodes["FairnessGate"] >> recorded >> [manager_approval, no_approval_needed]
+    nodes["Pusher"] >> mlflow_tracking.track_promotion(ctx)
 
 
 dropout_training()
