@@ -370,6 +370,18 @@ def slice_rows(results: list[CutoffResult], threshold: float = OPERATING_THRESHO
     return pd.DataFrame(rows)
 
 
+def auc_interval(auc: float, positives: float, n: float) -> tuple[float, float]:
+    """Approximate 95 % interval of an AUC (Hanley and McNeil, Radiology 1982): how much of a
+    difference between models the number of positive learners can resolve."""
+    n1, n0 = positives, n - positives
+    if auc != auc or n1 < 1 or n0 < 1:
+        return float("nan"), float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    var = (auc * (1 - auc) + (n1 - 1) * (q1 - auc * auc) + (n0 - 1) * (q2 - auc * auc)) / (n1 * n0)
+    half = 1.96 * float(np.sqrt(max(var, 0.0)))
+    return max(0.0, auc - half), min(1.0, auc + half)
+
+
 def _fmt(v: float, digits: int = 3) -> str:
     return "–" if v != v else f"{v:.{digits}f}"
 
@@ -378,13 +390,15 @@ def markdown(overall: pd.DataFrame, slices: pd.DataFrame, header: str = "") -> s
     """Results as markdown: the overall table, then AUC and recall at the chosen threshold per slice."""
     lines = [header, CITATION, ""] if header else [CITATION, ""]
     lines += [
-        "| weeks | label | model | eval learners | positives | AUC | PR-AUC | F1@0.8 | recall@0.8 | flagged@0.8 "
-        "| chosen thr | F1@thr | recall@thr | precision@thr | precision top 10 % |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| weeks | label | model | eval learners | positives | AUC | AUC 95 % CI | PR-AUC | F1@0.8 | recall@0.8 "
+        "| flagged@0.8 | chosen thr | F1@thr | recall@thr | precision@thr | precision top 10 % |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for _, r in overall.iterrows():
+        lo, hi = auc_interval(r.auc, r.positives, r.n)
         lines.append(
-            f"| {r.weeks} | {r.label} | {r.model} | {int(r.n)} | {int(r.positives)} | {_fmt(r.auc)} | {_fmt(r.pr_auc)} "
+            f"| {r.weeks} | {r.label} | {r.model} | {int(r.n)} | {int(r.positives)} | {_fmt(r.auc)} "
+            f"| {_fmt(lo, 2)}–{_fmt(hi, 2)} | {_fmt(r.pr_auc)} "
             f"| {_fmt(r.f1_op)} | {_fmt(r.recall_op)} | {int(r.flagged_op)} | {_fmt(r.threshold, 2)} | {_fmt(r.f1_chosen)} "
             f"| {_fmt(r.recall_chosen)} | {_fmt(r.precision_chosen)} | {_fmt(r.precision_top10)} |"
         )

@@ -319,3 +319,10 @@ def test_weekly_steps_sum_counts_and_keep_masks():
     assert weekly[F.ENROLLED_MASK_KEY].tolist() == [[1.0, 1.0]]
     with pytest.raises(ValueError, match="whole weeks"):
         ev.weekly_sequences({k: v[:, :10] for k, v in arrays.items()})
+
+
+def test_auc_interval_narrows_with_more_positives():
+    lo_small, hi_small = ev.auc_interval(0.7, 20, 200)
+    lo_big, hi_big = ev.auc_interval(0.7, 200, 2000)
+    assert lo_small < lo_big < 0.7 < hi_big < hi_small
+    assert ev.auc_interval(float("nan"), 5, 10) != ev.auc_interval(float("nan"), 5, 10)  # NaN pair
