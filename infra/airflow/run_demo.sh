@@ -5,7 +5,9 @@
 #   manager (candidate blessed)   -> "Approve"       (override: DEMO_MANAGER=Reject)
 # Runs use `airflow dags test` (tasks in this process, in order) against the deployment of start.sh,
 # whose api-server takes the answers; the DAG stays paused, so the scheduler leaves these runs alone.
-# Data: generated into work/data on first use. Settings: DEMO_CONFIG (default config/default.toml).
+# Data: generated into work/data on first use (DEMO_LEARNERS, default 2000). Settings: DEMO_CONFIG (default
+# config/default.toml) and DROPOUT__SECTION__KEY overrides. At the end it prints, per span, the run's state,
+# the decisions, the anomaly reports, the evaluation and the pushed model; it exits non-zero when a run failed.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
@@ -35,23 +37,63 @@ for span in $SPANS; do
     > "$log" 2>&1 &
   test_pid=$!
   sleep 5
-  python infra/airflow/hitl.py --steward "$STEWARD" --manager "$MANAGER" | tee "$AIRFLOW_HOME/logs/demo-span$span.json" || true
+  python infra/airflow/hitl.py --steward "$STEWARD" --manager "$MANAGER" > "$AIRFLOW_HOME/logs/demo-span$span.json" || true
   wait "$test_pid" || echo "span $span: the DAG run did not succeed; see $log"
 done
 
-.venv-tfx/bin/python - "$CONFIG" <<'PY'
+echo "Airflow keeps running at $AIRFLOW__API__BASE_URL (logins above; Browse -> Required Actions); stop it with: bash infra/airflow/stop.sh"
+.venv-tfx/bin/python - "$CONFIG" "$AIRFLOW_HOME/logs" $SPANS <<'PY'
+"""Where each demo run's results are: decisions, anomaly reports, evaluation, pushed model."""
 import json, sys
 from pathlib import Path
 from dropout.settings import load_settings
+from tfx_pipeline import outputs
+from tfx_pipeline.review import review_dir
+
 settings = load_settings(sys.argv[1])
-root = Path(settings.pipeline.root)
-print("\nReview records (who decided what, per run):")
-for record in sorted(root.glob("reviews/*/*.json")):
-    if record.name in ("run.json", "data_decision.json", "approval.json"):
-        data = json.loads(record.read_text())
-        print(f"  {record.relative_to(root)}: " + ", ".join(
-            f"{k}={data[k]}" for k in ("span", "reason", "decision", "by") if k in data))
-print("Reports:", *sorted(str(p) for p in root.glob("reviews/*/*.html")), sep="\n  ")
-print("Pushed models:", *sorted(str(p) for p in Path(settings.pipeline.serving_root).glob("*/*")) or ["(none)"],
-      sep="\n  ")
+pipe, logs, failed = settings.pipeline, Path(sys.argv[2]), 0
+for span in sys.argv[3:]:
+    answers = logs / f"demo-span{span}.json"
+    if not answers.exists() or not answers.read_text().strip():
+        print(f"\n== span {span}: no run result (see {logs}/demo-span{span}.log)")
+        failed += 1
+        continue
+    result = json.loads(answers.read_text())
+    run_id, tasks = result["run_id"], result["tasks"]
+    failed += result["state"] != "success"
+    print(f"\n== span {span}: run {run_id}: {result['state']}")
+    for a in result["answered"]:
+        print(f"  DEMO POLICY answer: {a['by']} chose {a['option']!r} for {a['task_id']}")
+    reviews = review_dir(settings, run_id)
+    for name in ("data_decision.json", "approval.json"):
+        if (reviews / name).exists():
+            record = json.loads((reviews / name).read_text())
+            print(f"  {name[:-5]}: {record['decision']} by {record['by']} ({reviews / name})")
+    run = outputs.run_outputs(pipe.metadata_path, pipe.name, run_id)
+    anomalies = [("schema (ExampleValidator)", "ExampleValidator"), ("drift (DistributionValidator)", "DistributionValidator")]
+    for label, node in anomalies:
+        try:
+            print(f"  anomalies, {label}: {len(outputs.read_anomalies(run.uri(node, 'anomalies')))} in {run.uri(node, 'anomalies')}")
+        except LookupError:
+            print(f"  anomalies, {label}: not run (first span: no earlier span to compare with)")
+    if (reviews / "anomalies.html").exists():
+        print(f"  anomaly report (what the steward saw): {reviews / 'anomalies.html'}")
+    try:
+        print(f"  evaluation (TFMA, sliced): {run.uri('Evaluator', 'evaluation')}")
+        fairness = outputs.read_fairness(run.uri("FairnessGate", "blessing"))
+        metrics = outputs.overall_metrics(fairness)
+        print("  overall: " + ", ".join(f"{k}={metrics[k]:.3f}" for k in ("auc", "recall", "f1", "precision_at_top")
+                                        if k in metrics) + f"; blessed={fairness['blessed']}")
+        if (reviews / "candidate.html").exists():
+            print(f"  candidate review (what the manager saw): {reviews / 'candidate.html'}")
+    except LookupError:
+        print("  evaluation: not run (" + ", ".join(f"{t}={tasks.get(t)}" for t in ("data_review", "Evaluator")) + ")")
+    pushed = run.artifacts.get("Pusher", {}).get("pushed_model", [{}])[0].get("properties", {})
+    if pushed.get("pushed") == 1:
+        print(f"  pushed model: {pushed['pushed_destination']}")
+    else:
+        print(f"  pushed model: none (Pusher {tasks.get('Pusher')})")
+print("\nPushed models (TF Serving layout):",
+      *sorted(str(p) for p in Path(pipe.serving_root).glob("*/*")) or ["(none)"], sep="\n  ")
+sys.exit(1 if failed else 0)
 PY

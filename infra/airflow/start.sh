@@ -19,14 +19,17 @@ for component in api-server scheduler dag-processor triggerer; do
   echo "started airflow $component (pid $!)"
 done
 
+healthy() {  # the api-server answers its health endpoint (Python, not curl: a minimal Debian has no curl)
+  "$AIRFLOW_BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=30)" \
+    "$AIRFLOW__API__BASE_URL/api/v2/monitor/health" >/dev/null 2>&1
+}
 echo -n "waiting for the api-server on $AIRFLOW__API__BASE_URL "
-for _ in $(seq 1 120); do
-  if curl -fsS "$AIRFLOW__API__BASE_URL/api/v2/monitor/health" >/dev/null 2>&1; then break; fi
+for _ in $(seq 1 150); do
+  if healthy; then break; fi
   echo -n "."; sleep 2
 done
 echo
-curl -fsS "$AIRFLOW__API__BASE_URL/api/v2/monitor/health" >/dev/null \
-  || { echo "api-server did not come up; see $AIRFLOW_HOME/logs/api-server.log" >&2; exit 1; }
+healthy || { echo "api-server did not come up; see $AIRFLOW_HOME/logs/api-server.log" >&2; exit 1; }
 
 "$AIRFLOW_BIN/python" - "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS" <<PY
 import json, sys
