@@ -1,7 +1,7 @@
 """Risk scores and integrated-gradients attributions from the pushed model's ``raw_features`` signature.
 
 Integrated gradients (Sundararajan et al., 2017) on the per-day behaviour inputs and the active
-mask: attribution = (x - x') * mean over the straight path from x' to x of d risk / d x. The
+mask, taken on the model's inputs after the pushed Transform graph: attribution = (x - x') * mean over the straight path from x' to x of d risk / d x. The
 baseline x' is an *engaged* version of the same learner: active on every enrolled day with the
 scored population's mean behaviour on active days. Attributions then split the gap between the
 learner's risk and the engaged learner's risk over days and behaviours (they sum to that gap, up
@@ -85,32 +85,57 @@ def engaged_baseline(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return base
 
 
+def _transformed(champion: Champion, columns: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, Any]:
+    """The model inputs after the pushed model's own Transform graph (identifiers get neutral placeholders)."""
+    import tensorflow as tf
+
+    raw = model_inputs(columns, rows)
+    n = len(rows)
+    raw[F.LEARNER_KEY] = tf.fill([n], "")
+    raw[F.SPAN_KEY] = tf.zeros([n], tf.int64)
+    for key in F.FAIRNESS_ATTRIBUTES:
+        raw[key] = tf.fill([n], "")
+    out = champion.owner.tft_layer(raw)
+    return {k: v for k, v in out.items() if k.endswith("_xf")}
+
+
 def integrated_gradients(
     champion: Champion, columns: dict[str, np.ndarray], rows: np.ndarray, steps: int = 16
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Attributions for the learners at ``rows``.
+    """Attributions for the learners at ``rows``, per raw per-day input.
+
+    The path runs in the model's input space (after Transform): Transform zeroes the behaviour of
+    inactive days with a step at active = 0.5, which a straight path over raw inputs would cross
+    without a gradient. Transform is per-feature and per-day, so each transformed input's
+    attribution belongs to the raw feature of the same name and day.
 
     Returns:
-        ``({input: [len(rows), window_days]}, risk at the input, risk at the baseline)``.
+        ``({raw input: [len(rows), window_days]}, risk at the input, risk at the baseline)``.
     """
     import tensorflow as tf
 
-    fixed = model_inputs(columns, rows)
-    actual = {k: np.asarray(columns[k], np.float32)[rows] for k in ATTRIBUTED}
-    baseline = {k: v[rows] for k, v in engaged_baseline(columns).items()}
-    total = {k: np.zeros_like(actual[k]) for k in ATTRIBUTED}
-    alphas = (np.arange(steps, dtype=np.float32) + 0.5) / steps  # midpoint rule
-    for alpha in alphas:
-        point = {k: tf.constant(baseline[k] + alpha * (actual[k] - baseline[k])) for k in ATTRIBUTED}
+    rows = np.asarray(rows)
+    actual = _transformed(champion, columns, rows)
+    base_columns = {**columns, **engaged_baseline(columns)}
+    baseline = _transformed(champion, base_columns, rows)
+    names = {F.transformed_name(k): k for k in ATTRIBUTED}
+    model = champion.owner
+
+    def risk_at(inputs: dict[str, Any]) -> Any:
+        out = model(inputs, training=False)
+        return tf.reshape(out["risk"] if isinstance(out, dict) else out, [-1])
+
+    total = {t: tf.zeros_like(actual[t]) for t in names}
+    for alpha in (np.arange(steps, dtype=np.float32) + 0.5) / steps:  # midpoint rule
+        point = {t: baseline[t] + float(alpha) * (actual[t] - baseline[t]) for t in names}
         with tf.GradientTape() as tape:
             tape.watch(list(point.values()))
-            risk = champion.predict(**{**fixed, **point})["risk"]
+            risk = risk_at({**actual, **point})
         grads = tape.gradient(risk, point)
-        for k in ATTRIBUTED:
-            total[k] += np.nan_to_num(grads[k].numpy())
-    attributions = {k: (actual[k] - baseline[k]) * total[k] / steps for k in ATTRIBUTED}
-    at_input = champion.predict(**fixed)["risk"].numpy().reshape(-1)
-    at_base = champion.predict(**{**fixed, **{k: tf.constant(v) for k, v in baseline.items()}})["risk"].numpy().reshape(-1)
+        total = {t: total[t] + tf.where(tf.math.is_finite(grads[t]), grads[t], 0.0) for t in names}
+    attributions = {raw: ((actual[t] - baseline[t]) * total[t] / steps).numpy() for t, raw in names.items()}
+    at_input = risk_at(actual).numpy()
+    at_base = risk_at({**actual, **{t: baseline[t] for t in names}}).numpy()
     return attributions, at_input, at_base
 
 
