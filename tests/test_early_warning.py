@@ -143,7 +143,7 @@ def test_risk_list_ranks_flags_and_matches_the_table(world):
     # Everyone scored is enrolled on the last scored day, and every such learner is scored.
     learners = pd.read_csv(world["data"] / "learners.csv", dtype=str)
     enrolled = learners[pd.to_datetime(learners["enrolled_on"]).dt.date <= AS_OF]
-    expected_ids = {(pseudonym(i, FIXTURE_KEY), c) for i, c in zip(enrolled["learner_id"], enrolled["course_id"])}
+    expected_ids = {(pseudonym(i, FIXTURE_KEY), c) for i, c in zip(enrolled["learner_id"], enrolled["course_id"], strict=True)}
     assert {(r["learner"], r["course_id"]) for r in rows} == expected_ids
 
     with sqlite3.connect(summary["database"]) as con:
@@ -175,7 +175,7 @@ def test_reasons_agree_with_the_raw_events(world):
     window = [(AS_OF - dt.timedelta(days=k)).isoformat() for k in range(WINDOW - 1, -1, -1)]
     learners = pd.read_csv(world["data"] / "learners.csv", dtype=str)
     enrolled_on = {(pseudonym(i, FIXTURE_KEY), c): d for i, c, d in
-                   zip(learners["learner_id"], learners["course_id"], learners["enrolled_on"])}
+                   zip(learners["learner_id"], learners["course_id"], learners["enrolled_on"], strict=True)}
     checked = 0
     for r in _risk_csv(world):
         if not r["band"]:
@@ -205,7 +205,7 @@ def test_reasons_agree_with_the_raw_events(world):
 
 def test_every_reason_matches_the_examples_it_was_built_from(world):
     columns = world["columns"]
-    index = {(lr, c): i for i, (lr, c) in enumerate(zip(columns[F.LEARNER_KEY], columns["course_id"]))}
+    index = {(lr, c): i for i, (lr, c) in enumerate(zip(columns[F.LEARNER_KEY], columns["course_id"], strict=True))}
     for r in _risk_csv(world):
         if not r["band"]:
             continue
@@ -239,7 +239,7 @@ def test_interventions_reach_smtp_and_webhook_and_are_recorded(world):
     rows = [r for r in _risk_csv(world) if r["band"]]
     high = [r for r in rows if r["band"] == "high"]
     learners = pd.read_csv(world["data"] / "learners.csv", dtype=str)
-    address = {pseudonym(i, FIXTURE_KEY): e for i, e in zip(learners["learner_id"], learners["email"])}
+    address = {pseudonym(i, FIXTURE_KEY): e for i, e in zip(learners["learner_id"], learners["email"], strict=True)}
 
     messages = [(rcpt, email.message_from_bytes(data, policy=email.policy.default))
                 for _, rcpt, data in world["smtp"].messages]

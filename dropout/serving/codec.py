@@ -98,7 +98,7 @@ def _numbers(value: Any, spec: TensorSpec, shape: tuple[int | None, ...], where:
         kind = "an integer" if spec.dtype == "int64" else "a number"
         shown = _describe(value)
         raise RequestError(f"{where}: expected {kind} ({spec.dtype}), got {shown}")
-    if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, array.shape)):
+    if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, array.shape, strict=True)):
         raise RequestError(
             f"{where}: expected shape {_shape_text(shape)}, got {_shape_text(tuple(array.shape))}"
         )
@@ -210,7 +210,7 @@ def format_outputs(form: str, outputs: dict[str, np.ndarray]) -> dict[str, Any]:
             return {"predictions": _jsonable(next(iter(outputs.values())))}
         names = list(outputs)
         columns = [_jsonable(outputs[n]) for n in names]
-        return {"predictions": [dict(zip(names, row)) for row in zip(*columns)]}
+        return {"predictions": [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]}
     if len(outputs) == 1:
         return {"outputs": _jsonable(next(iter(outputs.values())))}
     return {"outputs": {name: _jsonable(value) for name, value in outputs.items()}}

@@ -37,7 +37,7 @@ def parse_actions(text: str, where: str) -> tuple[str, ...]:
 def learner_addresses(learners_csv: str | Path, key: bytes) -> dict[str, str]:
     """pseudonym -> e-mail address, from the learner table; kept in memory, never written."""
     table = pd.read_csv(learners_csv, dtype=str, usecols=["learner_id", "email"]).dropna()
-    return dict(zip(pseudonymise(table["learner_id"], key), table["email"]))
+    return dict(zip(pseudonymise(table["learner_id"], key), table["email"], strict=True))
 
 
 @dataclass(frozen=True)

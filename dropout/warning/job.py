@@ -115,7 +115,7 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
         last = dt.date.fromisoformat(acted_at) + dt.timedelta(days=outcome_days)
         columns, _ = _all_enrolled(data_root, key, outcome_days, last)
         active = {(str(lr), str(c)): bool(np.asarray(a).sum() > 0)
-                  for lr, c, a in zip(columns[F.LEARNER_KEY], columns["course_id"], columns[F.ACTIVE_MASK_KEY])}
+                  for lr, c, a in zip(columns[F.LEARNER_KEY], columns["course_id"], columns[F.ACTIVE_MASK_KEY], strict=True)}
         for run_id, learner, course in items:
             back = active.get((learner, course), False)
             came_back += int(back)
