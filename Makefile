@@ -23,6 +23,15 @@ test-fast: setup  ## the suite without end-to-end pipeline runs
 bench: setup  ## benchmarks (figures go into the README)
 	$(TFX_PY) benchmarks/bench_ingest.py
 	$(TFX_PY) benchmarks/bench_pipeline.py
+	$(TFX_PY) benchmarks/bench_serving.py --rates 10 25 50 100 200 400 --seconds 8
+	$(TFX_PY) benchmarks/bench_scoring.py --learners 100000
+
+.PHONY: serve warn
+serve: setup  ## serve the pushed model with TF Serving's REST API (token: $$DROPOUT_SERVING_TOKEN or work/secrets/serving.token)
+	$(TFX_PY) -m dropout.serving --config $(CONFIG)
+
+warn: setup  ## one early-warning run on the newest landing data: risk list, reasons, interventions
+	$(TFX_PY) -m dropout.warning score --config $(CONFIG)
 
 style:  ## lint and type-check the plain-Python core
 	.venv-tfx/bin/ruff check . && .venv-tfx/bin/ruff format --check . && .venv-tfx/bin/mypy

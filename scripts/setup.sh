@@ -45,4 +45,11 @@ if [ ! -s work/secrets/pseudonym.key ] && [ -z "${DROPOUT_PSEUDONYM_KEY:-}" ]; t
   chmod 600 work/secrets/pseudonym.key
   echo "setup: wrote a random development key to work/secrets/pseudonym.key (never commit it)"
 fi
+# A random bearer token for the local model server; production sets $DROPOUT_SERVING_TOKEN.
+if [ ! -s work/secrets/serving.token ] && [ -z "${DROPOUT_SERVING_TOKEN:-}" ]; then
+  mkdir -p work/secrets && chmod 700 work/secrets
+  "$PY" -c "import secrets; print(secrets.token_urlsafe(32))" > work/secrets/serving.token
+  chmod 600 work/secrets/serving.token
+  echo "setup: wrote a random serving token to work/secrets/serving.token (never commit it)"
+fi
 echo "setup: done"
