@@ -419,7 +419,12 @@ def markdown(overall: pd.DataFrame, slices: pd.DataFrame, header: str = "") -> s
         ):
             g = g.set_index("model")
             first = g.iloc[0]
-            cells = " | ".join(f"{_fmt(g.loc[m, 'auc'])} | {_fmt(g.loc[m, 'recall_chosen'])}" for m in models)
+            cells = " | ".join(
+                f"{_fmt(g.loc[m, 'auc'])} | {_fmt(g.loc[m, 'recall_chosen'])}"
+                if m in g.index
+                else "not run | not run"
+                for m in models
+            )
             lines.append(
                 f"| {weeks} | {label} | {attr} | {group} | {int(first.n)} | {int(first.positives)} | {cells} |"
             )
