@@ -94,7 +94,7 @@ def world(tmp_path_factory):
 
 def drift_events(api) -> list[dict]:
     events = api.get("/assets/events", "platform", source_dag_id=MONITOR, limit=100)["asset_events"]
-    return [e for e in events if e["uri"] == "dropout://drift"]
+    return [e for e in events if e["name"] == "dropout/drift"]  # (Airflow stores the uri as dropout://drift/)
 
 
 def queued(api) -> list[dict]:
