@@ -49,9 +49,11 @@ def store(tmp_path):
 
 def _put(store, artifact):
     """Store a TFX artifact in ML Metadata (so it gets a real id) and return it."""
-    artifact.set_mlmd_artifact_type(store.get_artifact_type(artifact.type_name)
-                                    if artifact.type_name in {t.name for t in store.get_artifact_types()}
-                                    else _register(store, artifact))
+    artifact.set_mlmd_artifact_type(
+        store.get_artifact_type(artifact.type_name)
+        if artifact.type_name in {t.name for t in store.get_artifact_types()}
+        else _register(store, artifact)
+    )
     [artifact.id] = store.put_artifacts([artifact.mlmd_artifact])
     return artifact
 
@@ -78,8 +80,12 @@ def _push(store, model, pushed: bool):
         e.path.steps.add().key = key
         return e
 
-    store.put_events([event(metadata_store_pb2.Event.INPUT, model.id, "model"),
-                      event(metadata_store_pb2.Event.OUTPUT, push.id, "pushed_model")])
+    store.put_events(
+        [
+            event(metadata_store_pb2.Event.INPUT, model.id, "model"),
+            event(metadata_store_pb2.Event.OUTPUT, push.id, "pushed_model"),
+        ]
+    )
     return push
 
 
@@ -100,9 +106,14 @@ def test_pushed_model_strategy_skips_a_blessed_candidate_that_was_never_pushed(s
     second = _push(store, models[2], pushed=True)  # a later approved push becomes the champion
     pushes = [a for a in _all(store, standard_artifacts.PushedModel)]
     result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
-    assert [m.id for m in result["model"]] == [models[2].id] and [p.id for p in result["pushed_model"]] == [second.id]
+    assert [m.id for m in result["model"]] == [models[2].id] and [p.id for p in result["pushed_model"]] == [
+        second.id
+    ]
     # Before any push: no baseline (the Evaluator then checks the floors only).
-    assert strategy.resolve_artifacts(store, {"model": models, "pushed_model": []}) == {"model": [], "pushed_model": []}
+    assert strategy.resolve_artifacts(store, {"model": models, "pushed_model": []}) == {
+        "model": [],
+        "pushed_model": [],
+    }
 
 
 def _all(store, cls):

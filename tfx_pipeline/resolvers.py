@@ -18,11 +18,10 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from tfx import types
-from tfx.dsl.components.common import resolver
-
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
+from tfx import types
+from tfx.dsl.components.common import resolver
 
 _REJECTED = re.compile(r"^span-(\d+)\.json$")
 
@@ -35,7 +34,9 @@ def rejected_spans(directory: str | Path) -> set[int]:
     return {int(m.group(1)) for p in path.iterdir() if (m := _REJECTED.match(p.name))}
 
 
-def choose_previous_statistics(candidates: Iterable[tuple[int, int]], span: int, rejected: set[int]) -> int | None:
+def choose_previous_statistics(
+    candidates: Iterable[tuple[int, int]], span: int, rejected: set[int]
+) -> int | None:
     """Id of the drift baseline among ``(span, artifact id)`` candidates, or None (first span: no drift check).
 
     The latest span below ``span`` that is not rejected; among several statistics of that span (re-runs),
@@ -45,7 +46,9 @@ def choose_previous_statistics(candidates: Iterable[tuple[int, int]], span: int,
     return max(eligible)[1] if eligible else None
 
 
-def choose_champion(pushes: Iterable[tuple[int, bool]], model_of_push: Mapping[int, int]) -> tuple[int, int] | None:
+def choose_champion(
+    pushes: Iterable[tuple[int, bool]], model_of_push: Mapping[int, int]
+) -> tuple[int, int] | None:
     """``(push id, model id)`` of the latest push that pushed, or None before the first one.
 
     Args:
@@ -82,11 +85,18 @@ class PreviousSpanStatisticsStrategy(resolver.ResolverStrategy):
 
 def _pusher_inputs(store: mlmd.MetadataStore, push_ids: list[int], input_key: str) -> dict[int, int]:
     """PushedModel id -> id of the artifact its Pusher execution read under ``input_key``."""
-    producer = {e.artifact_id: e.execution_id for e in store.get_events_by_artifact_ids(push_ids)
-                if e.type == metadata_store_pb2.Event.OUTPUT}
+    producer = {
+        e.artifact_id: e.execution_id
+        for e in store.get_events_by_artifact_ids(push_ids)
+        if e.type == metadata_store_pb2.Event.OUTPUT
+    }
     read: dict[int, int] = {}
     for event in store.get_events_by_execution_ids(sorted(set(producer.values()))):
-        if event.type == metadata_store_pb2.Event.INPUT and event.path.steps and event.path.steps[0].key == input_key:
+        if (
+            event.type == metadata_store_pb2.Event.INPUT
+            and event.path.steps
+            and event.path.steps[0].key == input_key
+        ):
             read[event.execution_id] = event.artifact_id
     return {push: read[execution] for push, execution in producer.items() if execution in read}
 
@@ -107,7 +117,9 @@ class LatestPushedModelStrategy(resolver.ResolverStrategy):
             return empty
         pushes = input_dict[push_key]
         model_of_push = _pusher_inputs(store, [p.id for p in pushes], input_key="model")
-        chosen = choose_champion(((p.id, p.get_int_custom_property("pushed") == 1) for p in pushes), model_of_push)
+        chosen = choose_champion(
+            ((p.id, p.get_int_custom_property("pushed") == 1) for p in pushes), model_of_push
+        )
         if chosen is None:
             return empty
         models = [m for m in input_dict[model_key] if m.id == chosen[1]]

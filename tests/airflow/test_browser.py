@@ -67,8 +67,9 @@ def world(tmp_path_factory):
     text = schema.read_text()
     assert 'value: "web" value: "ios" value: "android"' in text
     schema.write_text(text.replace('value: "web" value: "ios" value: "android"', 'value: "web" value: "ios"'))
-    subprocess.run([str(REPO / ".venv-tfx" / "bin" / "python"), "-c", GENERATE, str(root / "data")], cwd=REPO,
-                   check=True)
+    subprocess.run(
+        [str(REPO / ".venv-tfx" / "bin" / "python"), "-c", GENERATE, str(root / "data")], cwd=REPO, check=True
+    )
     (root / "screens").mkdir()
     print(f"\nscreenshots: {root / 'screens'}")
     return root
@@ -120,8 +121,12 @@ def login(driver, base_url: str, user: str, password: str, shots: Path) -> None:
 def click_option(driver, option: str) -> None:
     from selenium.webdriver.common.by import By
 
-    buttons = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == option and b.is_enabled()]
-    assert buttons, f"no enabled button {option!r}; buttons: {[b.text for b in driver.find_elements(By.TAG_NAME, 'button')]}"
+    buttons = [
+        b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == option and b.is_enabled()
+    ]
+    assert buttons, (
+        f"no enabled button {option!r}; buttons: {[b.text for b in driver.find_elements(By.TAG_NAME, 'button')]}"
+    )
     buttons[0].click()
 
 
@@ -132,8 +137,9 @@ def pending(api, run_id: str, task_id: str) -> dict | None:
     return None
 
 
-def answer_in_browser(airflow, run_id: str, task_id: str, user: str, option: str, shots: Path,
-                      must_show: list[str]) -> str:
+def answer_in_browser(
+    airflow, run_id: str, task_id: str, user: str, option: str, shots: Path, must_show: list[str]
+) -> str:
     """``user`` logs in, opens the task's required action, checks it shows ``must_show``, chooses ``option``;
     returns the page text it saw."""
     api = airflow.api
@@ -142,8 +148,11 @@ def answer_in_browser(airflow, run_id: str, task_id: str, user: str, option: str
         login(driver, api.base_url, user, api.passwords[user], shots)
         url = f"{api.base_url}/dags/{DAG}/runs/{run_id}/tasks/{task_id}/required_actions"
         driver.get(url)
-        text = wait_for(lambda: (t := page_text(driver)) and all(s in t for s in must_show) and t, 120,
-                        f"{task_id} page showing {must_show}; last screenshot {shots}")
+        text = wait_for(
+            lambda: (t := page_text(driver)) and all(s in t for s in must_show) and t,
+            120,
+            f"{task_id} page showing {must_show}; last screenshot {shots}",
+        )
         driver.save_screenshot(str(shots / f"{user}-1-{task_id}.png"))
         # The body's markdown table is rendered as a table, not shown as pipes.
         from selenium.webdriver.common.by import By
@@ -151,8 +160,11 @@ def answer_in_browser(airflow, run_id: str, task_id: str, user: str, option: str
         cells = [c.text for c in driver.find_elements(By.CSS_SELECTOR, "table td")]
         assert cells and "|---" not in text, f"no rendered table on the {task_id} page"
         click_option(driver, option)  # one click answers a single-choice review
-        wait_for(lambda: f"from {user}" in page_text(driver) and "Response received" in page_text(driver), 60,
-                 f"the UI to confirm {user}'s answer")
+        wait_for(
+            lambda: f"from {user}" in page_text(driver) and "Response received" in page_text(driver),
+            60,
+            f"the UI to confirm {user}'s answer",
+        )
         driver.save_screenshot(str(shots / f"{user}-2-{task_id}-answered.png"))
         return text + "\n" + "\n".join(cells)
     except Exception:
@@ -165,7 +177,9 @@ def answer_in_browser(airflow, run_id: str, task_id: str, user: str, option: str
 
 def answered(api, run_id: str, task_id: str) -> dict | None:
     details = api.get(f"/dags/{DAG}/dagRuns/{run_id}/hitlDetails", "platform")["hitl_details"]
-    return next((d for d in details if d["task_instance"]["task_id"] == task_id and d["response_received"]), None)
+    return next(
+        (d for d in details if d["task_instance"]["task_id"] == task_id and d["response_received"]), None
+    )
 
 
 def test_steward_and_manager_answer_in_the_ui(airflow, world):
@@ -174,20 +188,38 @@ def test_steward_and_manager_answer_in_the_ui(airflow, world):
     log = open(world / "dags-test.log", "w")
     proc = airflow.shell(f"exec airflow dags test {DAG} -c '{conf}'", stdout=log, stderr=subprocess.STDOUT)
     try:
-        run = wait_for(lambda: (r := api.latest_run(DAG, "platform")) and r["state"] not in ("success", "failed")
-                       and r, 600, "the DAG run to start")
+        run = wait_for(
+            lambda: (r := api.latest_run(DAG, "platform")) and r["state"] not in ("success", "failed") and r,
+            600,
+            "the DAG run to start",
+        )
         run_id = run["dag_run_id"]
 
         def waiting(task_id):
-            assert proc.poll() is None, f"dags test ended before {task_id}: " + (world / "dags-test.log").read_text()[-3000:]
+            assert proc.poll() is None, (
+                f"dags test ended before {task_id}: " + (world / "dags-test.log").read_text()[-3000:]
+            )
             return pending(api, run_id, task_id)
 
         steward_task = wait_for(lambda: waiting("steward_review"), 3600, "the steward review", poll=5)
         assert re.search(r"Span 0: \d+ anomalies to review", steward_task["subject"])
         # The summary: feature, anomaly type, description, and where the full report is.
-        seen = answer_in_browser(airflow, run_id, "steward_review", "steward", "Accept once", shots,
-                                 must_show=["anomalies to review", "device", "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
-                                            "Full report", "Accept once", "Reject batch"])
+        seen = answer_in_browser(
+            airflow,
+            run_id,
+            "steward_review",
+            "steward",
+            "Accept once",
+            shots,
+            must_show=[
+                "anomalies to review",
+                "device",
+                "ENUM_TYPE_UNEXPECTED_STRING_VALUES",
+                "Full report",
+                "Accept once",
+                "Reject batch",
+            ],
+        )
         assert "android" in seen  # the description names the value the schema does not allow
         steward = wait_for(lambda: answered(api, run_id, "steward_review"), 120, "the steward's answer")
         assert steward["chosen_options"] == ["Accept once"]
@@ -195,9 +227,26 @@ def test_steward_and_manager_answer_in_the_ui(airflow, world):
 
         manager_task = wait_for(lambda: waiting("manager_approval"), 3600, "the manager approval", poll=5)
         assert manager_task["subject"] == "Push the span 0 candidate?"
-        seen = answer_in_browser(airflow, run_id, "manager_approval", "manager", "Approve", shots,
-                                 must_show=["Blessed", "candidate", "champion", "overall", "auc", "recall",
-                                            "precision_at_top", "recall gap", "Approve", "Reject"])
+        seen = answer_in_browser(
+            airflow,
+            run_id,
+            "manager_approval",
+            "manager",
+            "Approve",
+            shots,
+            must_show=[
+                "Blessed",
+                "candidate",
+                "champion",
+                "overall",
+                "auc",
+                "recall",
+                "precision_at_top",
+                "recall gap",
+                "Approve",
+                "Reject",
+            ],
+        )
         manager = wait_for(lambda: answered(api, run_id, "manager_approval"), 120, "the manager's answer")
         assert manager["chosen_options"] == ["Approve"] and manager["responded_by_user"]["name"] == "manager"
         assert proc.wait(timeout=1800) == 0, (world / "dags-test.log").read_text()[-3000:]

@@ -80,15 +80,37 @@ def world(tmp_path_factory):
     (root / "pseudonym.key").write_text(TEST_KEY)
     shutil.copytree(REPO / "schemas", root / "schemas")
     schema = root / "schemas" / "schema.pbtxt"
-    schema.write_text(re.sub(r"(drift_comparator \{ jensen_shannon_divergence \{ threshold: )[0-9.]+",
-                             rf"\g<1>{NUMERIC_DRIFT_THRESHOLD}", schema.read_text()))
+    schema.write_text(
+        re.sub(
+            r"(drift_comparator \{ jensen_shannon_divergence \{ threshold: )[0-9.]+",
+            rf"\g<1>{NUMERIC_DRIFT_THRESHOLD}",
+            schema.read_text(),
+        )
+    )
     subprocess.run([TFX_PY, "-c", GENERATE, str(root / "data")], cwd=REPO, check=True)
     with open(root / "champion.log", "w") as log:
-        trained = subprocess.run([TFX_PY, "-m", "tfx_pipeline.runner", "--config", str(config), "--span", "0",
-                                  "run", "--run-id", "champion-span0"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        trained = subprocess.run(
+            [
+                TFX_PY,
+                "-m",
+                "tfx_pipeline.runner",
+                "--config",
+                str(config),
+                "--span",
+                "0",
+                "run",
+                "--run-id",
+                "champion-span0",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     assert trained.returncode == 0, (root / "champion.log").read_text()[-4000:]
     assert list((root / "serving" / "dropout_risk").glob("*/saved_model.pb")), (
-        "the span 0 model was not pushed, so there is no champion: " + (root / "champion.log").read_text()[-2000:])
+        "the span 0 model was not pushed, so there is no champion: "
+        + (root / "champion.log").read_text()[-2000:]
+    )
     return root, config
 
 
@@ -109,13 +131,18 @@ def run_monitor(airflow, root: Path, config: Path, span: int) -> dict:
     """One ``airflow dags test`` run of the monitor on ``span``: {"run_id", "tasks", "report"}."""
     conf = json.dumps({"config": str(config), "span": span, "max_auc_drop": 0.15, "max_f1_drop": 0.3})
     with open(root / f"monitor-span{span}.log", "w") as log:
-        proc = airflow.shell(f"exec airflow dags test {MONITOR} -c '{conf}'", stdout=log, stderr=subprocess.STDOUT)
+        proc = airflow.shell(
+            f"exec airflow dags test {MONITOR} -c '{conf}'", stdout=log, stderr=subprocess.STDOUT
+        )
         assert proc.wait(timeout=1200) == 0, (root / f"monitor-span{span}.log").read_text()[-4000:]
     run = airflow.api.latest_run(MONITOR, "platform")
     assert run is not None and run["state"] == "success", run
     report = json.loads((root / "pipeline" / "drift_monitor" / f"span-{span}" / "drift.json").read_text())
-    return {"run_id": run["dag_run_id"], "tasks": airflow.api.task_states(MONITOR, run["dag_run_id"], "platform"),
-            "report": report}
+    return {
+        "run_id": run["dag_run_id"],
+        "tasks": airflow.api.task_states(MONITOR, run["dag_run_id"], "platform"),
+        "report": report,
+    }
 
 
 @pytest.fixture(scope="module")
