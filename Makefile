@@ -51,3 +51,13 @@ demo-airflow: setup  ## run the training DAG end to end, answering reviews by th
 
 test-airflow: setup  ## Airflow end-to-end tests: stewards and managers answer through the REST API (~15 min)
 	$(AIRFLOW_PY) -m pytest -q tests/airflow
+
+.PHONY: rollback oulad bench-oulad
+rollback: setup  ## move the registry's champion alias back (or to VERSION=N) and push that model again
+	$(TFX_PY) -m tfx_pipeline.tracking rollback $(if $(VERSION),--to-version $(VERSION))
+
+oulad: setup  ## real learners (OULAD): our model vs gradient-boosted trees vs total clicks, 2/4/8/12 weeks (~1 h)
+	$(TFX_PY) benchmarks/oulad_compare.py
+
+bench-oulad: setup  ## the unchanged pipeline on OULAD: wall time and peak memory per component
+	$(TFX_PY) benchmarks/bench_oulad_pipeline.py
