@@ -93,7 +93,15 @@ def airflow(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("airflow-home")
     port = _free_port()
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW_PORT": str(port)}
+    # The training DAG records to MLflow: a throwaway tracking server from the product's own script.
+    ml_env = {**os.environ, "MLFLOW_HOME": str(home / "mlflow"), "MLFLOW_PORT": str(_free_port())}
+    subprocess.run(["bash", str(REPO / "infra/mlflow/start.sh")], env=ml_env, check=True)
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW_PORT": str(port),
+        "DROPOUT__TRACKING__URI": f"http://127.0.0.1:{ml_env['MLFLOW_PORT']}",
+    }
     init = airflow_shell(env, "airflow_init")
     assert init.wait() == 0
     log = open(home / "api-server.log", "w")
@@ -114,3 +122,4 @@ def airflow(tmp_path_factory):
     server.terminate()
     server.wait(timeout=60)
     log.close()
+    subprocess.run(["bash", str(REPO / "infra/mlflow/stop.sh")], env=ml_env, check=False)
