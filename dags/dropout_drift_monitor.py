@@ -11,7 +11,7 @@ Daily: compares the newest complete span of landing data with the champion (the 
 
 Either beyond its thresholds emits the `dropout/drift` asset event with `extra={"span": N, "reason": ...}`,
 which triggers `dropout_training` on that span; otherwise `no_retrain_needed` records why. Report:
-`<pipeline root>/drift_monitor/span-N/drift.json`.
+`<pipeline root>/drift_monitor/span-N/drift.json`; each decision is also recorded in MLflow.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 from dropout_airflow import steps
+from dropout_airflow import tracking as mlflow_tracking
 
 
 @dag(
@@ -39,6 +40,8 @@ from dropout_airflow import steps
 )
 def dropout_drift_monitor():
     result = steps.drift_check()
+    # Every check is an MLflow run in the model's experiment, the decision not to retrain included.
+    mlflow_tracking.track_monitor_decision(result)
     steps.drift_found(result) >> [steps.emit_drift(result), steps.no_retrain_needed(result)]
 
 
