@@ -39,7 +39,7 @@ style:  ## lint and type-check the plain-Python core
 clean:  ## remove generated data, pipeline outputs and metadata (keeps environments and the key)
 	rm -rf work/data work/pipeline work/metadata work/serving
 
-.PHONY: up down demo-airflow test-airflow
+.PHONY: up down demo-airflow test-airflow browser
 up:  ## start Airflow locally (SQLite, LocalExecutor) with the project's DAGs; prints URL and logins
 	bash infra/airflow/start.sh
 
@@ -49,7 +49,10 @@ down:  ## stop the local Airflow
 demo-airflow: setup  ## run the training DAG end to end, answering reviews by the logged demo policy
 	bash infra/airflow/run_demo.sh
 
-test-airflow: setup  ## Airflow end-to-end tests: stewards and managers answer through the REST API (~15 min)
+browser:  ## Debian chromium + chromium-driver for the browser test (apt-get, needs root; not part of setup)
+	bash scripts/setup-browser.sh
+
+test-airflow: setup browser  ## Airflow end to end: reviews via REST API, drift monitor, steward and manager in headless Chromium
 	$(AIRFLOW_PY) -m pytest -q tests/airflow
 
 .PHONY: rollback oulad bench-oulad
