@@ -29,6 +29,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench_pipeline import timed_node  # noqa: E402  (same measurement as the generated-data benchmark)
+
 PRE_DAYS = 28
 
 
@@ -99,7 +101,7 @@ def main() -> int:
     rows = []
     total_started = time.monotonic()
     for node in graph["nodes"]:
-        row = timed_node(env, args.config, node, run_id)
+        row = timed_node(env, node, run_id, 0, args.config)
         rows.append(row)
         print(
             f"{node:30s} {row['wall_s']:8.1f} s  cpu {row['cpu_s']:7.1f} s  peak RSS {row['peak_rss_mib']:6.0f} MiB",
@@ -140,40 +142,6 @@ def summarise_outputs(pipeline_root: Path) -> dict:
     for p in pipeline_root.rglob("fairness.json"):
         out["fairness"] = json.loads(p.read_text())
     return out
-
-
-def timed_node(env: dict[str, str], config: str, node: str, run_id: str) -> dict:
-    """Run one node in a child process; wall time and the peak RSS of it and its reaped children."""
-    cmd = [
-        sys.executable,
-        "-W",
-        "ignore",
-        "-m",
-        "tfx_pipeline.runner",
-        "--config",
-        config,
-        "--span",
-        "0",
-        "node",
-        node,
-        "--run-id",
-        run_id,
-    ]
-    log = tempfile.TemporaryFile()
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        log.seek(0)
-        sys.stderr.write(log.read().decode(errors="replace")[-5000:])
-        raise SystemExit(f"{node} failed")
-    return {
-        "node": node,
-        "wall_s": round(wall, 1),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024, 0),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
-    }
 
 
 if __name__ == "__main__":

@@ -91,10 +91,10 @@ def _generate(data: str, learners: int, days: int) -> None:
                                          duplicate_rate=0.002))
 
 
-def timed_node(env: dict[str, str], node: str, run_id: str, span: int) -> dict:
+def timed_node(env: dict[str, str], node: str, run_id: str, span: int, config: str | None = None) -> dict:
     """Run one node in a child process; wall time and the peak RSS of it and its reaped children."""
-    cmd = [sys.executable, "-W", "ignore", "-m", "tfx_pipeline.runner", "--config", str(REPO / "config/default.toml"),
-           "--span", str(span), "node", node, "--run-id", run_id]
+    cmd = [sys.executable, "-W", "ignore", "-m", "tfx_pipeline.runner", "--config",
+           config or str(REPO / "config/default.toml"), "--span", str(span), "node", node, "--run-id", run_id]
     log = tempfile.TemporaryFile()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
