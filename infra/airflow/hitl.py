@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +79,15 @@ class AirflowAPI:
 
 
 def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str, *, run_id: str | None = None,
-               timeout_s: float = 3600, poll_s: float = 5, probe_unassigned: bool = False) -> dict[str, Any]:
+               after: str | None = None, timeout_s: float = 3600, poll_s: float = 5,
+               probe_unassigned: bool = False) -> dict[str, Any]:
     """Answer the pending reviews of ``run_id`` (default: the newest run) until the run finishes.
 
     Args:
         answers: task id -> option to choose (the explicit policy; a review without one is left pending).
         admin: the user that reads run and task states.
+        after: ISO time; without ``run_id``, wait for a run whose ``run_after`` is not earlier (a run left
+            unfinished by an interrupted earlier demo must not be mistaken for the one just started).
         probe_unassigned: first try each answer as a user the task is not assigned to (expect 403).
 
     Returns:
@@ -95,7 +99,7 @@ def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str
     probes: list[dict[str, Any]] = []
     while run_id is None:
         run = api.latest_run(dag_id, admin)
-        if run is not None and run["state"] not in FINISHED:
+        if run is not None and run["state"] not in FINISHED and _not_before(run["run_after"], after):
             run_id = run["dag_run_id"]
         elif time.monotonic() > deadline:
             raise TimeoutError(f"no running {dag_id} run appeared in {timeout_s:.0f} s")
@@ -131,10 +135,15 @@ def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str
         time.sleep(poll_s)
 
 
+def _not_before(when: str, after: str | None) -> bool:
+    return after is None or datetime.fromisoformat(when) >= datetime.fromisoformat(after)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dag-id", default="dropout_training")
     parser.add_argument("--run-id", default=None, help="default: the newest unfinished run")
+    parser.add_argument("--after", default=None, help="ISO time: only a run created at or after it (default: any)")
     parser.add_argument("--steward", default="Accept once", help="option the steward chooses when asked")
     parser.add_argument("--manager", default="Approve", help="option the manager chooses when asked")
     parser.add_argument("--admin", default="platform", help="user that reads run states")
@@ -146,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     base_url = os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
     api = AirflowAPI(base_url, json.loads(Path(passwords_file).read_text()))
     result = answer_run(api, args.dag_id, {"steward_review": args.steward, "manager_approval": args.manager},
-                        args.admin, run_id=args.run_id, timeout_s=args.timeout)
+                        args.admin, run_id=args.run_id, after=args.after, timeout_s=args.timeout)
     print(json.dumps(result, indent=2))
     return 0 if result["state"] == "success" else 1
 
