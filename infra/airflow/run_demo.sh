@@ -33,11 +33,12 @@ echo "DEMO POLICY: steward answers '$STEWARD' when a span has anomalies; manager
 for span in $SPANS; do
   log=$AIRFLOW_HOME/logs/demo-span$span.log
   echo "== span $span: airflow dags test dropout_training (log: $log)"
+  started=$(date -u +%Y-%m-%dT%H:%M:%S+00:00)
   airflow dags test dropout_training -c "{\"span\": $span, \"config\": \"$CONFIG\", \"reason\": \"manual\"}" \
     > "$log" 2>&1 &
   test_pid=$!
   sleep 5
-  python infra/airflow/hitl.py --steward "$STEWARD" --manager "$MANAGER" > "$AIRFLOW_HOME/logs/demo-span$span.json" || true
+  python infra/airflow/hitl.py --after "$started" --steward "$STEWARD" --manager "$MANAGER" > "$AIRFLOW_HOME/logs/demo-span$span.json" || true
   wait "$test_pid" || echo "span $span: the DAG run did not succeed; see $log"
 done
 
