@@ -44,9 +44,9 @@ def write_schema(schema: schema_pb2.Schema, out_dir: str | Path) -> str:
     return str(path)
 
 
-def drift_config(schema: schema_pb2.Schema) -> distribution_validator_pb2.DistributionValidatorConfig:
+def drift_config(schema: schema_pb2.Schema) -> distribution_validator_pb2.DistributionValidatorConfig:  # type: ignore[name-defined]
     """DistributionValidator config carrying the schema's drift comparator of every feature that has one."""
-    config = distribution_validator_pb2.DistributionValidatorConfig()
+    config = distribution_validator_pb2.DistributionValidatorConfig()  # type: ignore[attr-defined]
     for feature in schema.feature:
         if feature.HasField("drift_comparator"):
             comparator = config.default_slice_config.feature.add()

@@ -48,8 +48,8 @@ dsl = SimpleNamespace(
     ),
 )
 proto = SimpleNamespace(
-    EvalArgs=trainer_pb2.EvalArgs,
-    PushDestination=pusher_pb2.PushDestination,
-    TrainArgs=trainer_pb2.TrainArgs,
+    EvalArgs=trainer_pb2.EvalArgs,  # type: ignore[attr-defined]  (generated protobuf)
+    PushDestination=pusher_pb2.PushDestination,  # type: ignore[attr-defined]  (generated protobuf)
+    TrainArgs=trainer_pb2.TrainArgs,  # type: ignore[attr-defined]  (generated protobuf)
 )
 types = SimpleNamespace(standard_artifacts=standard_artifacts)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs  # not tfx.v1: see tfx_api
 from tfx_bsl.public import tfxio
 
 from dropout import features as F
 from dropout.settings import ModelSettings
 from tfx_pipeline import model as model_lib
-from tfx_pipeline import tfx_api as tfx  # not tfx.v1: see tfx_api
 
 SERVING_SIGNATURE = "serving_default"
 
@@ -38,7 +38,7 @@ def _labels(features: dict[str, tf.Tensor], architecture: str) -> tuple[dict[str
 
 def input_dataset(
     file_pattern: list[str],
-    data_accessor: tfx.components.DataAccessor,
+    data_accessor: DataAccessor,
     tf_transform_output: tft.TFTransformOutput,
     batch_size: int,
     architecture: str,
@@ -137,7 +137,7 @@ def _is_chief(strategy: tf.distribute.Strategy) -> bool:
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def run_fn(fn_args: tfx.components.FnArgs) -> None:
+def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point. ``custom_config`` carries ``model`` (ModelSettings fields) and ``window_days``."""
     config = fn_args.custom_config or {}
     settings = ModelSettings(**config.get("model", {}))

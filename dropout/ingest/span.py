@@ -214,7 +214,7 @@ def ingest_span(
             raw_query = adapter.load(con, f)
             # Counted on the physical lines, independently of the validation query, so that the
             # reconciliation below can catch a row lost or duplicated on the way.
-            lines = con.execute(f"SELECT count(*) FROM {LINES_TABLE}").fetchone()[0]
+            lines = con.execute(f"SELECT count(*) FROM {LINES_TABLE}").fetchone()[0]  # type: ignore[index]
             input_per_file[f.index] = max(lines - adapter.header_lines, 0)
             validate_file(
                 con, f, raw_query, day_start_us=(f.day - epoch).days * 86_400_000_000, skew_us=skew_us

@@ -195,7 +195,7 @@ def name_unknown_learners(con: duckdb.DuckDBPyConnection, pseudonyms: dict[str, 
             """
         )
         con.unregister("unknown_pseudonyms")
-    left = con.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE raw_learner IS NOT NULL").fetchone()[0]
+    left = con.execute(f"SELECT count(*) FROM {EVENTS_TABLE} WHERE raw_learner IS NOT NULL").fetchone()[0]  # type: ignore[index]
     if left:
         raise RuntimeError(f"{left} unknown_learner rows kept a raw learner id; refusing to emit them")
 
