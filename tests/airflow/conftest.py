@@ -40,20 +40,20 @@ def airflow_shell(env: dict[str, str], command: str, **kwargs) -> subprocess.Pop
     return subprocess.Popen(["bash", "-c", script], cwd=REPO, env=env, **kwargs)
 
 
-E2E_CONFIG = """
+SETTINGS_TOML = """
 [data]
 root = "{root}/data"
 window_days = 10
 [ingestion]
 key_file = "{root}/pseudonym.key"
 [model]
-epochs = 12
+epochs = {epochs}
 batch_size = 32
 [evaluation]
 # Lenient thresholds the generated signal clears (as in tests/test_pipeline_e2e.py): these tests are
-# about who decides, not about model quality. (A floor of 0.0 does not bless: TFMA reports "Metric
-# not found" for every slice then.)
-auc_floor = 0.6
+# about who decides, not about model quality, and the drift and browser tests need a champion. (A
+# floor of 0.0 does not bless: TFMA reports "Metric not found" for every slice then.)
+auc_floor = {auc_floor}
 regression_tolerance = 0.2
 max_recall_gap = 1.0
 [pipeline]
@@ -65,12 +65,23 @@ beam_workers = 0
 """
 
 
+def settings_toml(root: Path, *, epochs: int = 12, auc_floor: float = 0.6) -> str:
+    """The settings file of one test world under ``root`` (data, key, pipeline, schemas all inside it)."""
+    return SETTINGS_TOML.format(root=root, epochs=epochs, auc_floor=auc_floor)
+
+
+@pytest.fixture(scope="session")
+def world_settings():
+    """``settings_toml`` for the test modules (conftest helpers reach them as fixtures)."""
+    return settings_toml
+
+
 @pytest.fixture(scope="session")
 def e2e_root(tmp_path_factory) -> Path:
     """Settings, key, curated schema copy and two spans of generated data (the second a new cohort)."""
     root = tmp_path_factory.mktemp("dropout-e2e")
     (root / "config").mkdir()
-    (root / "config" / "e2e.toml").write_text(E2E_CONFIG.format(root=root))
+    (root / "config" / "e2e.toml").write_text(settings_toml(root))
     (root / "pseudonym.key").write_text(secrets.token_hex(32))
     shutil.copytree(REPO / "schemas", root / "schemas")
     # Near-zero drift thresholds in this copy of the curated schema: span 1 (a new cohort) must drift,

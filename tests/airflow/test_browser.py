@@ -26,27 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 DAG = "dropout_training"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
-CONFIG = """
-[data]
-root = "{root}/data"
-window_days = 10
-[ingestion]
-key_file = "{root}/pseudonym.key"
-[model]
-epochs = 8
-batch_size = 32
-[evaluation]
-auc_floor = 0.55
-regression_tolerance = 0.2
-max_recall_gap = 1.0
-[pipeline]
-root = "{root}/pipeline"
-metadata_path = "{root}/metadata/metadata.sqlite"
-serving_root = "{root}/serving"
-schema_dir = "{root}/schemas"
-beam_workers = 0
-"""
-
 GENERATE = """
 import sys
 from dropout.generator import GeneratorConfig, generate
@@ -55,12 +34,12 @@ generate(sys.argv[1], GeneratorConfig(learners=600, days=10, seed=5))
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, world_settings):
     if not (CHROMIUM and CHROMEDRIVER):
         pytest.skip("chromium/chromedriver not installed: run `bash scripts/setup-browser.sh`")
     pytest.importorskip("selenium")
     root = tmp_path_factory.mktemp("dropout-browser")
-    (root / "browser.toml").write_text(CONFIG.format(root=root))
+    (root / "browser.toml").write_text(world_settings(root, epochs=8, auc_floor=0.55))
     (root / "pseudonym.key").write_text(secrets.token_hex(32))
     shutil.copytree(REPO / "schemas", root / "schemas")
     schema = root / "schemas" / "schema.pbtxt"

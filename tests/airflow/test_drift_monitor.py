@@ -33,28 +33,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 MONITOR, TRAINING = "dropout_drift_monitor", "dropout_training"
 TFX_PY = str(REPO / ".venv-tfx" / "bin" / "python")
 
-CONFIG = """
-[data]
-root = "{root}/data"
-window_days = 10
-[ingestion]
-key_file = "{root}/pseudonym.key"
-[model]
-epochs = 8
-batch_size = 32
-[evaluation]
-# Lenient blessing: a champion must exist for this test.
-auc_floor = 0.55
-regression_tolerance = 0.2
-max_recall_gap = 1.0
-[pipeline]
-root = "{root}/pipeline"
-metadata_path = "{root}/metadata/metadata.sqlite"
-serving_root = "{root}/serving"
-schema_dir = "{root}/schemas"
-beam_workers = 0
-"""
-
 NUMERIC_DRIFT_THRESHOLD = 0.22  # see the module docstring
 # A fixed pseudonymisation key keeps the train/eval split, and so the baseline statistics, reproducible.
 TEST_KEY = "5" * 64
@@ -67,7 +45,7 @@ generate(sys.argv[1], GeneratorConfig(learners=600, days=30, seed=11, app_versio
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, world_settings):
     """Three spans of landing data and a champion pushed from span 0; returns the settings file."""
     reuse = os.environ.get("DROPOUT_DRIFT_WORLD")
     if reuse:
@@ -76,7 +54,7 @@ def world(tmp_path_factory):
         return root, root / "drift.toml"
     root = tmp_path_factory.mktemp("dropout-drift")
     config = root / "drift.toml"
-    config.write_text(CONFIG.format(root=root))
+    config.write_text(world_settings(root, epochs=8, auc_floor=0.55))
     (root / "pseudonym.key").write_text(TEST_KEY)
     shutil.copytree(REPO / "schemas", root / "schemas")
     schema = root / "schemas" / "schema.pbtxt"
