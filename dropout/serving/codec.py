@@ -111,6 +111,16 @@ def _column(values: list[Any], spec: TensorSpec, where: str) -> np.ndarray:
     return _numbers(values, spec, (len(values), *spec.example_shape), where)
 
 
+def _check_feature_names(given: dict[str, Any], specs: dict[str, TensorSpec], where: str) -> None:
+    """Every input of the signature present and nothing else; ``where`` names the instance or "inputs"."""
+    missing = [name for name in specs if name not in given]
+    if missing:
+        raise RequestError(f'{where}: missing feature "{missing[0]}" (missing: {", ".join(missing)})')
+    unknown = sorted(set(given) - set(specs))
+    if unknown:
+        raise RequestError(f'{where}: unknown feature "{unknown[0]}"; the signature takes {sorted(specs)}')
+
+
 def parse_inputs(
     request: dict[str, Any], specs: dict[str, TensorSpec], max_instances: int
 ) -> tuple[str, dict[str, np.ndarray], int]:
@@ -146,12 +156,7 @@ def parse_inputs(
                         f"instance {i}: expected an object with the inputs {sorted(specs)}, got {_describe(instance)}"
                     )
                 instance = {single: instance}
-            missing = [name for name in specs if name not in instance]
-            if missing:
-                raise RequestError(f'instance {i}: missing feature "{missing[0]}" (missing: {", ".join(missing)})')
-            unknown = sorted(set(instance) - set(specs))
-            if unknown:
-                raise RequestError(f'instance {i}: unknown feature "{unknown[0]}"; the signature takes {sorted(specs)}')
+            _check_feature_names(instance, specs, f"instance {i}")
             for name in specs:
                 columns[name].append(instance[name])
         arrays = {}
@@ -172,12 +177,7 @@ def parse_inputs(
         if single is None:
             raise RequestError(f'"inputs" must be an object with the inputs {sorted(specs)}')
         inputs = {single: inputs}
-    missing = [name for name in specs if name not in inputs]
-    if missing:
-        raise RequestError(f'inputs: missing feature "{missing[0]}" (missing: {", ".join(missing)})')
-    unknown = sorted(set(inputs) - set(specs))
-    if unknown:
-        raise RequestError(f'inputs: unknown feature "{unknown[0]}"; the signature takes {sorted(specs)}')
+    _check_feature_names(inputs, specs, "inputs")
     sizes = {}
     for name in specs:
         column = inputs[name]
