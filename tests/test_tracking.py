@@ -28,7 +28,10 @@ from tfx_pipeline import tracking, tracking_plots, tracking_registry
 
 REPO = Path(__file__).resolve().parents[1]
 START, STOP = REPO / "infra" / "mlflow" / "start.sh", REPO / "infra" / "mlflow" / "stop.sh"
-RUNS = {0: "track-span0", 1: "track-span1"}
+RUNS = {0: "track-span0", 1: "track-span1", "rejected": "track-span1-rejected"}
+# What runs before the steward's review (the data checks); a rejected batch stops there.
+DATA_CHECKS = ("ImportSchemaGen", "LearnerExampleGen", "previous_statistics", "StatisticsGen",
+               "ExampleValidator", "DistributionValidator")
 EPOCHS = 2
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -104,6 +107,15 @@ def _run_until_pusher(settings, span: int, run_id: str) -> None:
             runner.run_node(ir, node, run_id)
 
 
+def _run_data_checks(settings, span: int, run_id: str) -> None:
+    from tfx_pipeline import runner
+
+    ir = runner.compile_ir(settings, span)
+    for node in runner.graph(ir)["nodes"]:
+        if node in DATA_CHECKS:
+            runner.run_node(ir, node, run_id)
+
+
 def _run_pusher(settings, span: int, run_id: str) -> None:
     from tfx_pipeline import runner
 
@@ -155,6 +167,13 @@ def world(server, tmp_path_factory):
         _run_pusher(settings, 1, RUNS[1])
         seen["promote1"] = tracking_registry.promote_champion(settings, RUNS[1])
         seen["after_promote1"] = _aliases(c, name)
+        # Span 1 again, weekly: the steward rejects the batch, so only the data checks ran.
+        review.record_start(settings, RUNS["rejected"], 1, "weekly", "scheduled", "config/default.toml")
+        _run_data_checks(settings, 1, RUNS["rejected"])
+        review.record_data_decision(settings, RUNS["rejected"], 1, review.REJECT_BATCH, "steward", "")
+        seen["record_rejected"] = tracking.record_training(settings, RUNS["rejected"], dag_id="dropout_training",
+                                                           airflow_run_id=RUNS["rejected"])
+        seen["after_rejected"] = _aliases(c, name)
     return {"root": root, "settings": settings, "client": c, "seen": seen, "drift": drift}
 
 
@@ -422,3 +441,25 @@ def test_drift_monitor_decision_not_to_retrain_is_recorded(world):
     assert run.data.tags[tracking.KIND_TAG] == "drift_check" and run.data.tags["dropout.retrain"] == "false"
     assert run.data.tags["dropout.reason"] == result["reason"] and run.data.tags[tracking.COMPLETE_TAG] == "true"
     assert run.data.params["span"] == "2" and run.data.metrics["decision/retrain"] == 0.0
+
+
+@pytest.mark.e2e
+def test_rejected_batch_is_recorded_without_a_model(world):
+    seen, c = world["seen"], world["client"]
+    recorded = seen["record_rejected"]
+    assert recorded["blessed"] is False and recorded["model_version"] is None
+    run = c.get_run(recorded["mlflow_run_id"])
+    tags, metrics = run.data.tags, run.data.metrics
+    assert run.info.status == "FINISHED" and tags[tracking.COMPLETE_TAG] == "true"
+    assert tags[tracking.KIND_TAG] == "training" and tags[tracking.TFX_RUN_TAG] == RUNS["rejected"]
+    assert tags["dropout.reason"] == "weekly" and tags["dropout.data_decision"] == "Reject batch"
+    assert tags["dropout.data_decision_by"] == "steward" and "batch rejected" in run.info.run_name
+    assert metrics["decision/data_accepted"] == 0.0 and metrics["decision/blessed"] == 0.0
+    assert metrics["data/accepted"] > 0 and "validation/drift_anomalies" in metrics
+    assert not any(k.startswith(("eval/", "train/")) for k in metrics), sorted(metrics)
+    artifacts = {a.path for a in c.list_artifacts(run.info.run_id, "reviews")}
+    assert "reviews/data_decision.json" in artifacts
+    assert c.list_artifacts(run.info.run_id, "model") == []  # nothing logged, nothing registered
+    assert seen["after_rejected"] == seen["after_promote1"]  # aliases untouched
+    # An accepted run records the decision too.
+    assert _run(world, 0).data.metrics["decision/data_accepted"] == 1.0

@@ -223,6 +223,21 @@ def collect_training(settings: Settings, tfx_run_id: str, *, reason: str = "manu
             record.metrics[metric_name("drift_trigger", key)] = float(value)
     record.tags["dropout.drift_features"] = ",".join((drift or {}).get("features", []))[:5000]
     record.files["validation/anomalies.json"] = json.dumps(anomalies, indent=2, default=str)
+    for name, payload in reviews.items():
+        record.files[f"reviews/{name}"] = json.dumps(payload, indent=2, default=str)
+
+    # The steward's decision. A rejected batch ends here: nothing downstream ran, nothing to register.
+    data_decision = reviews.get("data_decision.json", {})
+    record.tags["dropout.data_decision"] = data_decision.get("decision", "none recorded")
+    if data_decision:
+        record.tags["dropout.data_decision_by"] = str(data_decision.get("by", ""))
+    accepted = data_decision.get("proceed", True)
+    record.metrics["decision/data_accepted"] = float(bool(accepted))
+    if not accepted:
+        record.tags.update({"dropout.blessed": "false",
+                            "dropout.blessing_reason": "not trained: the steward rejected the batch"})
+        record.metrics["decision/blessed"] = 0.0
+        return record
 
     # Training: strategy, class weights, per-epoch curves.
     model_run = Path(run.uri("Trainer", "model_run"))
@@ -256,8 +271,6 @@ def collect_training(settings: Settings, tfx_run_id: str, *, reason: str = "manu
     record.evaluation_uri = run.uri("Evaluator", "evaluation")
     record.files["evaluation/tfma"] = record.evaluation_uri
     record.files["evaluation"] = str(Path(run.uri("FairnessGate", "blessing")) / "fairness.json")
-    for name, payload in reviews.items():
-        record.files[f"reviews/{name}"] = json.dumps(payload, indent=2, default=str)
     return record
 
 
@@ -320,8 +333,9 @@ def record_training(settings: Settings, tfx_run_id: str, *, reason: str = "manua
                     airflow_run_id: str = "", drift: dict[str, Any] | None = None) -> dict[str, Any]:
     """Record one pipeline run as one MLflow run; register a blessed model and alias it ``challenger``.
 
-    Idempotent for task retries: a complete record of the same TFX run is returned as it is; an
-    incomplete one (an earlier attempt that died) is deleted and recorded again.
+    A run whose batch the steward rejected is recorded as well (why it ran, data, anomalies, the
+    decision; no training, no model). Idempotent for task retries: a complete record of the same TFX
+    run is returned as it is; an incomplete one (an earlier attempt that died) is deleted and recorded again.
 
     Raises:
         TrackingError: the server is unreachable (nothing written) or a write failed (partial run deleted).
@@ -342,22 +356,24 @@ def record_training(settings: Settings, tfx_run_id: str, *, reason: str = "manua
         log.warning("deleting the incomplete MLflow run %s of an earlier attempt", existing.info.run_id)
         c.delete_run(existing.info.run_id)
 
-    run = c.create_run(exp_id, run_name=f"span {record.span} · {tfx_run_id}",
+    rejected = " · batch rejected" if record.metrics.get("decision/data_accepted") == 0.0 else ""
+    run = c.create_run(exp_id, run_name=f"span {record.span} · {tfx_run_id}{rejected}",
                        tags={KIND_TAG: "training", TFX_RUN_TAG: tfx_run_id, COMPLETE_TAG: "false"})
     run_id = run.info.run_id
     created: tuple[str, str] | None = None
     try:
         _log_values(c, run_id, record)
-        with tempfile.TemporaryDirectory(prefix="tracking-plots-") as tmp:
-            from tfx_pipeline import tracking_plots
+        if record.evaluation_uri:  # a rejected batch has no evaluation and no model
+            with tempfile.TemporaryDirectory(prefix="tracking-plots-") as tmp:
+                from tfx_pipeline import tracking_plots
 
-            images = tracking_plots.write_images(
-                tracking_plots.overall_plots(record.evaluation_uri), Path(tmp), f"span {record.span}",
-                auc=record.metrics.get("eval/auc"), pr_auc=record.metrics.get("eval/pr_auc"))
-            for path in images.values():
-                c.log_artifact(run_id, str(path), "evaluation/plots")
+                images = tracking_plots.write_images(
+                    tracking_plots.overall_plots(record.evaluation_uri), Path(tmp), f"span {record.span}",
+                    auc=record.metrics.get("eval/auc"), pr_auc=record.metrics.get("eval/pr_auc"))
+                for path in images.values():
+                    c.log_artifact(run_id, str(path), "evaluation/plots")
         _log_files(c, run_id, record.files)
-        version = registry.log_and_register(c, settings, run_id, record)
+        version = registry.log_and_register(c, settings, run_id, record) if record.serving_model_dir else None
         if version is not None:
             created = (tracking.registered_model, version)
             c.set_tag(run_id, VERSION_TAG, version)

@@ -16,6 +16,7 @@ from airflow.sdk import get_current_context, task
 from dropout_airflow import policy
 from dropout_airflow.assets import DRIFT
 from dropout_airflow.tfx import POOL, run_tfx
+from dropout_airflow.tracking import record_run
 
 REASONS = ("weekly", "drift", "manual")
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ def data_review(ctx: dict[str, Any]) -> bool:
     """Apply the steward's answer (or "no anomalies"); False skips everything downstream.
 
     "Accept and update schema" writes a reviewed schema version under schemas/versions/, "Reject
-    batch" writes a rejection record for the span; each decision is recorded for the run.
+    batch" writes a rejection record for the span and records the run in MLflow (no model); each
+    decision is recorded for the run.
     """
     answer = _answer("steward_review")
     if answer is None:
@@ -92,6 +94,9 @@ def data_review(ctx: dict[str, Any]) -> bool:
         decision, who, at = answer["chosen_options"][0], _who(answer), str(answer.get("responded_at") or "")
     result = run_tfx(["tfx_pipeline.review", "data-decision", *_common(ctx),
                       "--decision", decision, "--by", who, "--at", at])
+    if not result["proceed"]:
+        # Everything downstream is skipped, track_candidate included: the rejection is this run's MLflow record.
+        record_run(ctx)
     return bool(result["proceed"])
 
 

@@ -25,9 +25,8 @@ def _drift_figures() -> dict[str, Any]:
     return figures
 
 
-@task(pool=POOL)
-def track_candidate(ctx: dict[str, Any]) -> dict[str, Any]:
-    """One MLflow run for this DAG run; a blessed candidate becomes a registered version, alias challenger."""
+def record_run(ctx: dict[str, Any]) -> dict[str, Any]:
+    """Record this DAG run as one MLflow run (TFX env): a candidate, or a batch the steward rejected."""
     dag_id = get_current_context()["dag"].dag_id
     args = ["tfx_pipeline.tracking", "--config", ctx["config"], "record", "--run-id", ctx["run_id"],
             "--span", str(ctx["span"]), "--reason", ctx["reason"], "--dag-id", dag_id,
@@ -36,6 +35,12 @@ def track_candidate(ctx: dict[str, Any]) -> dict[str, Any]:
     if figures:
         args += ["--drift-json", json.dumps(figures, default=str)]
     return run_tfx(args)
+
+
+@task(pool=POOL)
+def track_candidate(ctx: dict[str, Any]) -> dict[str, Any]:
+    """One MLflow run for this DAG run; a blessed candidate becomes a registered version, alias challenger."""
+    return record_run(ctx)
 
 
 @task(pool=POOL, trigger_rule="none_failed")
