@@ -28,9 +28,19 @@ MASK_FEATURES: tuple[str, ...] = (ACTIVE_MASK_KEY, ENROLLED_MASK_KEY)
 
 DEFAULT_WINDOW_DAYS = 10
 
+# Intervention context, joined at ingestion from the early-warning store (point in time: only what was
+# sent, and outcomes checked, on or before the example window's last day). An intervened learner who
+# came back is a different learner from one never contacted; the model should see that.
+# interventions: sent to this learner in this course so far, 0 when none. intervention_outcome: of the
+# latest intervention whose outcome was known, -1 none or unknown yet, 0 did not come back, 1 came back.
+INTERVENTIONS_KEY = "interventions"
+INTERVENTION_OUTCOME_KEY = "intervention_outcome"
+INTERVENTION_CONTEXT: tuple[str, ...] = (INTERVENTIONS_KEY, INTERVENTION_OUTCOME_KEY)
+
 # Static context: categorical model inputs (vocabularies in Transform) and numeric ones.
 CATEGORICAL_CONTEXT: tuple[str, ...] = ("course_id", "cohort", "region", "device", "plan")
-NUMERIC_CONTEXT: tuple[str, ...] = ("price",)
+LEARNER_NUMERIC_CONTEXT: tuple[str, ...] = ("price",)  # numeric columns of the learner table
+NUMERIC_CONTEXT: tuple[str, ...] = (*LEARNER_NUMERIC_CONTEXT, *INTERVENTION_CONTEXT)
 
 # Fairness attributes: evaluation slices only, never model inputs (unless a config says otherwise).
 FAIRNESS_ATTRIBUTES: tuple[str, ...] = ("age_band", "gender")
@@ -42,8 +52,17 @@ SPAN_KEY = "span"
 LABEL_KEY = "label"  # 1 = dropped out (or churned, on paid platforms)
 SCORE_KEY = "final_score"  # 0..100 final score, the multi-task regression target; -1 when unknown
 
-# Columns that slice the evaluation (TFMA) besides the overall view.
-SLICE_COLUMNS: tuple[str, ...] = ("course_id", "cohort", "region", "device", "plan", *FAIRNESS_ATTRIBUTES)
+# Columns that slice the evaluation (TFMA) besides the overall view. The intervention context slices
+# show how the model does on learners already acted on (count 1, 2, ...; outcome 0 / 1 / -1 unknown).
+SLICE_COLUMNS: tuple[str, ...] = (
+    "course_id",
+    "cohort",
+    "region",
+    "device",
+    "plan",
+    *FAIRNESS_ATTRIBUTES,
+    *INTERVENTION_CONTEXT,
+)
 
 # Everything that is a string feature in an example.
 STRING_FEATURES: tuple[str, ...] = (LEARNER_KEY, *CATEGORICAL_CONTEXT, *FAIRNESS_ATTRIBUTES)

@@ -27,6 +27,8 @@ from dropout.features import (
     CATEGORICAL_CONTEXT,
     ENROLLED_MASK_KEY,
     FAIRNESS_ATTRIBUTES,
+    INTERVENTION_OUTCOME_KEY,
+    INTERVENTIONS_KEY,
     LABEL_KEY,
     LEARNER_KEY,
     NUMERIC_CONTEXT,
@@ -37,6 +39,7 @@ from dropout.features import (
 
 from .adapters import ADAPTERS, LINES_TABLE, landing_files
 from .aggregate import daily_sequences, enrolled_mask, list_column
+from .interventions import intervention_context, load_store
 from .pseudonymise import eval_split, pseudonym, pseudonymise
 from .tables import read_learners, read_outcomes
 from .validate import (
@@ -120,6 +123,7 @@ def ingest_span(
     label_column: str = "dropped_out",
     mode: str = "training",
     threads: int | None = None,
+    interventions_db: str | Path | None = None,
 ) -> SpanResult:
     """Ingest one span of landing data into per-learner examples, a quarantine and counts.
 
@@ -137,18 +141,22 @@ def ingest_span(
         mode: "training" (label, final_score and split columns; learners without an outcome are
             counted as ``no_outcome`` and left out) or "serving" (every enrolled learner, no labels).
         threads: DuckDB threads; None uses every core.
+        interventions_db: the early-warning store (``<warning.out_dir>/risk.sqlite``); its
+            interventions are joined point in time (``dropout.ingest.interventions``). None or a
+            missing file: every learner gets 0 interventions and outcome -1.
 
     Returns:
         ``SpanResult``. Examples have, per learner and course enrolled on or before the span's last
         day (sorted by pseudonym, then course): LEARNER_KEY string, SPAN_KEY int64, every
         ``features.sequence_keys()`` entry as list<float32> of window_days values, categorical
         context and fairness attributes as strings (empty fairness values become "unknown"),
-        numeric context as float32, and in training mode LABEL_KEY int64, SCORE_KEY float32 (-1
+        numeric context as float32 (the intervention context included), and in training mode LABEL_KEY int64, SCORE_KEY float32 (-1
         when unknown) and ``split`` ("train" / "eval").
 
     Raises:
         FileNotFoundError: learners_csv (or, in training mode, outcomes_csv) is missing.
-        ValueError: bad arguments, or a table header lacking required columns.
+        ValueError: bad arguments, a table header lacking required columns, or an unreadable
+            early-warning store.
         RuntimeError: the reconciliation ``input_records == accepted + quarantined`` fails.
     """
     if mode not in MODES:
@@ -173,8 +181,15 @@ def ingest_span(
         )
 
     days = span_days(first_day, span, window_days)
+    store_rows, store_state = load_store(interventions_db)
     learners, learner_rejects = read_learners(learners_path)
     learners["pseudonym"] = pseudonymise(learners["learner_id"], key)
+    intervened, outcome, intervention_counts = intervention_context(
+        store_rows, days[-1], learners["pseudonym"].to_numpy(), learners["course_id"].to_numpy()
+    )
+    learners[INTERVENTIONS_KEY] = intervened.astype(np.float64)
+    learners[INTERVENTION_OUTCOME_KEY] = outcome.astype(np.float64)
+    intervention_counts["store"] = store_state
 
     con = _connect(threads)
     try:
@@ -272,6 +287,8 @@ def ingest_span(
         active,
         enrolled_mask(enrolled_on, np.datetime64(days[0].isoformat(), "D"), window_days),
     )
+    intervention_counts["examples_intervened"] = int((intervened[rows] > 0).sum())
+    intervention_counts["examples_with_outcome"] = int((outcome[rows] >= 0).sum())
     if mode == "training":
         assert labels is not None and scores is not None
         examples = examples.append_column(LABEL_KEY, pa.array(labels[rows].astype(np.int64), type=pa.int64()))
@@ -295,6 +312,7 @@ def ingest_span(
             "no_outcome": no_outcome,
             "learner_rows_rejected": learner_rejects,
             "outcome_rows_rejected": outcome_rejects,
+            "interventions": intervention_counts,
             # Accepted events whose learner has no example (enrolled after the span, or no outcome).
             "accepted_without_example": int(accepted_per_learner[~keep].sum()),
             # Where the time went (wall seconds), for capacity planning; not part of reconciliation.

@@ -2,7 +2,9 @@
 
 The window is the ``window_days`` landing days ending at the newest landing day; ingestion runs in
 its SERVING mode (no labels, every enrolled learner), with the same validation, quarantine and
-pseudonymisation as training. Active learners are those enrolled on the window's last day.
+pseudonymisation as training. Active learners are those enrolled on the window's last day. The
+intervention context comes from the early-warning store by the same point-in-time join as training
+(pass ``interventions_db``, normally ``store.store_path(warning.out_dir)``).
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ def newest_landing_day(landing_root: str | Path) -> dt.date:
 
 def serving_examples(
     data_root: str | Path, key: bytes, window_days: int, *, as_of: dt.date | None = None,
-    clock_skew_minutes: int = 15,
+    clock_skew_minutes: int = 15, interventions_db: str | Path | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Raw feature columns of the active learners, and the ingestion counts.
 
     Returns:
         ``(columns, counts)``: ``columns[key]`` is ``[n, window_days]`` float32 for per-day keys,
         ``[n]`` for context, learner pseudonyms and course ids; ``counts`` is ingestion's
-        reconciliation plus ``window_first_day``, ``window_last_day``, ``enrolled`` and ``active_learners``.
+        reconciliation (``interventions``: the store join's counts) plus ``window_first_day``, ``window_last_day``, ``enrolled`` and ``active_learners``.
     """
     from dropout.ingest.span import ingest_span
 
@@ -46,6 +48,7 @@ def serving_examples(
     result = ingest_span(
         root / "landing", root / "learners.csv", None, first_day=first, span=0, window_days=window_days,
         key=key, clock_skew_minutes=clock_skew_minutes, mode="serving", threads=1,
+        interventions_db=interventions_db,
     )
     table = result.examples.to_pydict()
     enrolled = np.asarray(table[F.ENROLLED_MASK_KEY], np.float32).reshape(-1, window_days)

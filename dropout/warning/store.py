@@ -6,16 +6,20 @@ Tables (learners appear only as pseudonyms; contact details never enter this dat
 - ``interventions``: run_id, learner, course_id, band, action, status (sent | failed | skipped),
   detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
 
-Closing the loop: ``intervention_features`` gives, per learner, whether they were acted on and
-whether they came back; later training runs join it on the pseudonym (the same keyed HMAC).
+Closing the loop: ingestion (training and serving alike) joins ``interventions`` on the pseudonym
+(the same keyed HMAC), point in time: ``dropout.ingest.interventions``; ``intervention_features``
+gives the same values from an open connection.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS risk_list (
@@ -29,6 +33,12 @@ CREATE TABLE IF NOT EXISTS interventions (
     PRIMARY KEY (run_id, learner, course_id, action));
 """
 CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason")
+STORE_FILE = "risk.sqlite"
+
+
+def store_path(out_dir: str | Path) -> Path:
+    """The store under ``warning.out_dir`` (the early-warning job writes it, ingestion reads it)."""
+    return Path(out_dir) / STORE_FILE
 
 
 def connect(path: str | Path) -> sqlite3.Connection:
@@ -85,11 +95,15 @@ def set_outcome(con: sqlite3.Connection, run_id: str, learner: str, course_id: s
         )
 
 
-def intervention_features(con: sqlite3.Connection) -> dict[tuple[str, str], dict[str, int]]:
-    """Per (learner, course): interventions sent and whether the learner came back after the latest one."""
-    rows = con.execute(
-        "SELECT learner, course_id, count(DISTINCT run_id), max(came_back) FROM interventions "
-        "WHERE status = 'sent' GROUP BY learner, course_id"
-    ).fetchall()
-    return {(lr, c): {"interventions": int(n), "came_back": -1 if back is None else int(back)}
-            for lr, c, n, back in rows}
+def intervention_features(con: sqlite3.Connection, as_of: dt.date) -> dict[tuple[str, str], dict[str, int]]:
+    """Per intervened (learner, course), what was known by the end of ``as_of``: interventions sent and
+    the latest known outcome (-1 unknown), exactly as ingestion joins them (``dropout.ingest.interventions``)."""
+    from dropout.ingest.interventions import intervention_context, read_rows
+
+    rows = read_rows(con)
+    keys = sorted({(str(lr), str(c)) for lr, c in zip(rows["learner"], rows["course_id"], strict=True)})
+    sent, outcome, _ = intervention_context(
+        rows, as_of, np.array([k[0] for k in keys], dtype=object), np.array([k[1] for k in keys], dtype=object)
+    )
+    return {k: {"interventions": int(n), "intervention_outcome": int(o)}
+            for k, n, o in zip(keys, sent, outcome, strict=True) if n > 0}
