@@ -10,6 +10,7 @@ from tfx.orchestration import metadata
 from components.fairness_gate.component import FairnessGate
 from components.learner_example_gen.component import LearnerExampleGen
 from dropout.settings import Settings
+from dropout.warning.store import store_path
 from tfx_pipeline import eval_config, resolvers
 from tfx_pipeline import schema as schema_lib
 from tfx_pipeline import tfx_api as tfx  # not tfx.v1: see tfx_api
@@ -41,7 +42,8 @@ def create_pipeline(
     data, ingestion, pipe = settings.data, settings.ingestion, settings.pipeline
     components = []
 
-    # Raw landing events of one span -> validated, pseudonymised learner sequences + quarantine.
+    # Raw landing events of one span -> validated, pseudonymised learner sequences + quarantine, with the
+    # interventions the early-warning job recorded (point in time), so every retrain closes the loop.
     example_gen = LearnerExampleGen(
         landing_root=f"{data.root}/landing",
         learners_csv=f"{data.root}/learners.csv",
@@ -55,6 +57,7 @@ def create_pipeline(
         eval_fraction=ingestion.eval_fraction,
         label_column=data.label_column,
         mode="training",
+        interventions_db=str(store_path(settings.warning.out_dir)),
     )
     components.append(example_gen)
 

@@ -6,11 +6,13 @@ Usage::
         landing_root="/data/landing", learners_csv="/data/learners.csv",
         outcomes_csv="/data/outcomes.csv", first_day="2026-09-01", span=3,
         window_days=10, key_env="DROPOUT_PSEUDONYM_KEY", key_file="/secrets/pseudonym.key",
-        mode="training")
+        mode="training", interventions_db="/work/warning/risk.sqlite")
 
 Outputs ``examples`` (tf.Example TFRecords, splits ``train``/``eval`` in training mode, ``serving`` in
 serving mode, with the TFX ``span`` property set) and ``report`` (an IngestionReport with the counts and
-the quarantine index). The pseudonymisation key itself is never a parameter: parameters are recorded
+the quarantine index). ``interventions_db`` is the early-warning store: interventions and outcomes
+known by each window's last day become the ``interventions`` / ``intervention_outcome`` context
+(empty or a missing file: none yet). The pseudonymisation key itself is never a parameter: parameters are recorded
 in ML Metadata, so only the *name* of the environment variable and the key file path are.
 """
 
@@ -39,6 +41,7 @@ class LearnerExampleGenSpec(ComponentSpec):
         "eval_fraction": ExecutionParameter(type=float),
         "label_column": ExecutionParameter(type=str),
         "mode": ExecutionParameter(type=str),
+        "interventions_db": ExecutionParameter(type=str, optional=True),
     }
     INPUTS: dict = {}
     OUTPUTS = {
@@ -68,6 +71,7 @@ class LearnerExampleGen(base_component.BaseComponent):
         eval_fraction: float = 0.2,
         label_column: str = "dropped_out",
         mode: str = "training",
+        interventions_db: str = "",
     ):
         spec = LearnerExampleGenSpec(
             landing_root=landing_root,
@@ -82,6 +86,7 @@ class LearnerExampleGen(base_component.BaseComponent):
             eval_fraction=eval_fraction,
             label_column=label_column,
             mode=mode,
+            interventions_db=interventions_db,
             examples=types.Channel(type=standard_artifacts.Examples),
             report=types.Channel(type=IngestionReport),
         )

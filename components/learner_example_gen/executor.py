@@ -116,6 +116,7 @@ class Executor(base_executor.BaseExecutor):
             eval_fraction=exec_properties["eval_fraction"],
             label_column=exec_properties["label_column"],
             mode=mode,
+            interventions_db=exec_properties.get("interventions_db") or None,
         )
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         per_split = split_examples(result.examples, mode)
@@ -140,6 +141,7 @@ class Executor(base_executor.BaseExecutor):
         for name in ("input_records", "accepted", "quarantined"):
             report.set_int_custom_property(name, int(counts[name]))
         logging.info(
-            "span %d: %d records in, %d accepted, %d quarantined; examples %s",
+            "span %d: %d records in, %d accepted, %d quarantined; examples %s; interventions joined %d (store %s)",
             exec_properties["span"], counts["input_records"], counts["accepted"], counts["quarantined"], written,
+            counts["interventions"]["joined"], counts["interventions"]["store"],
         )

@@ -13,6 +13,8 @@ from components.artifacts import IngestionReport
 from components.learner_example_gen import executor
 from dropout import features as F
 from dropout.generator import GeneratorConfig, generate
+from dropout.settings import Settings
+from dropout.warning import store
 
 KEY_ENV = "LEARNER_EXAMPLE_GEN_TEST_KEY"
 
@@ -72,6 +74,9 @@ def test_training_mode_writes_train_and_eval_with_span(tmp_path, landing, monkey
     assert len(feature["logins"].float_list.value) == 10
     assert feature[F.LABEL_KEY].int64_list.value[0] in (0, 1)
     assert len(feature[F.LEARNER_KEY].bytes_list.value[0]) == 20  # a pseudonym, not LRN########
+    # No store given: every example still carries the intervention context, as "none".
+    assert {(e.features.feature[F.INTERVENTIONS_KEY].float_list.value[0],
+             e.features.feature[F.INTERVENTION_OUTCOME_KEY].float_list.value[0]) for e in train} == {(0.0, -1.0)}
     assert (Path(report.uri) / "quarantine.parquet").exists()
 
 
@@ -81,6 +86,45 @@ def test_serving_mode_has_one_split_and_no_label(tmp_path, landing, monkeypatch)
     assert artifact_utils.decode_split_names(examples.split_names) == ["serving"]
     served = _read(Path(examples.uri) / "Split-serving")
     assert served and F.LABEL_KEY not in served[0].features.feature
+
+
+def test_interventions_from_the_store_reach_the_examples(tmp_path, landing, monkeypatch):
+    root, _ = landing
+    first, _ = _run_exec(tmp_path / "without", root, monkeypatch)
+    learner = _read(Path(first.uri) / "Split-train")[0].features.feature
+    pseudonym = learner[F.LEARNER_KEY].bytes_list.value[0].decode()
+    course = learner["course_id"].bytes_list.value[0].decode()
+    db = store.store_path(tmp_path / "warning")
+    con = store.connect(db)
+    for run_id, acted, back, checked in (("r1", "2026-09-03", True, "2026-09-08"), ("r2", "2026-09-12", None, None)):
+        store.record_intervention(con, run_id=run_id, learner=pseudonym, course_id=course, band="high",
+                                  action="email_learner", status="sent", detail="", acted_at=acted, outcome_due=acted)
+        if back is not None:
+            store.set_outcome(con, run_id, pseudonym, course, back, checked)
+    con.close()
+    examples, report = _run_exec(tmp_path / "with", root, monkeypatch, interventions_db=str(db))
+    values = {
+        (e.features.feature[F.LEARNER_KEY].bytes_list.value[0].decode(),
+         e.features.feature["course_id"].bytes_list.value[0].decode()):
+        (e.features.feature[F.INTERVENTIONS_KEY].float_list.value[0],
+         e.features.feature[F.INTERVENTION_OUTCOME_KEY].float_list.value[0])
+        for split in ("train", "eval") for e in _read(Path(examples.uri) / f"Split-{split}")
+    }
+    # r2 was sent after the span's last day (2026-09-10): it does not count yet.
+    assert values.pop((pseudonym, course)) == (1.0, 1.0)
+    assert set(values.values()) == {(0.0, -1.0)}
+    counts = json.loads(Path(report.uri, "counts.json").read_text())["interventions"]
+    assert (counts["store"], counts["rows"], counts["joined"], counts["after_window"]) == ("read", 2, 1, 1)
+
+
+def test_pipeline_passes_the_early_warning_store(tmp_path):
+    from tfx_pipeline.pipeline import create_pipeline
+
+    settings = Settings().resolve(tmp_path)
+    schema = Path(__file__).resolve().parents[2] / "schemas" / "schema.pbtxt"
+    pipeline = create_pipeline(settings, span=0, schema_file=str(schema))
+    example_gen = next(c for c in pipeline.components if c.id == "LearnerExampleGen")
+    assert example_gen.exec_properties["interventions_db"] == str(tmp_path / "work" / "warning" / "risk.sqlite")
 
 
 @pytest.mark.parametrize(
