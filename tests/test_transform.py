@@ -15,14 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 W = 4
 
 
-def _row(learner, logins, active, course="C-PY101", price=0.0, label=0, score=50.0):
+def _row(learner, logins, active, course="C-PY101", price=0.0, label=0, score=50.0, intervened=(0.0, -1.0)):
     row = {key: np.zeros(W, np.float32) for key in F.sequence_keys()}
     row["logins"] = np.array(logins, np.float32)
     row[F.ACTIVE_MASK_KEY] = np.array(active, np.float32)
     row[F.ENROLLED_MASK_KEY] = np.ones(W, np.float32)
     row.update({F.LEARNER_KEY: learner, F.SPAN_KEY: 0, "course_id": course, "cohort": "2026-09",
                 "region": "EU", "device": "web", "plan": "free", "price": price, "age_band": "25-34",
-                "gender": "f", F.LABEL_KEY: label, F.SCORE_KEY: score})
+                "gender": "f", F.LABEL_KEY: label, F.SCORE_KEY: score,
+                F.INTERVENTIONS_KEY: intervened[0], F.INTERVENTION_OUTCOME_KEY: intervened[1]})
     return row
 
 
@@ -32,7 +33,7 @@ def transformed(tmp_path_factory):
     rows = [
         _row("a", [2, 0, 4, 0], [1, 0, 1, 0], price=10.0, label=1, score=-1.0),
         _row("b", [0, 0, 0, 0], [0, 0, 0, 0], course="C-DS201", price=20.0),
-        _row("c", [3, 3, 0, 0], [1, 1, 0, 0], price=30.0, score=100.0),
+        _row("c", [3, 3, 0, 0], [1, 1, 0, 0], price=30.0, score=100.0, intervened=(2.0, 1.0)),
     ]
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft"))):
         (data, metadata), _ = (rows, dataset_metadata.DatasetMetadata(schema)) | tft_beam.AnalyzeAndTransformDataset(
@@ -55,6 +56,14 @@ def test_masks_pass_through_and_vocabulary_has_oov(transformed):
     np.testing.assert_array_equal(data[0][F.transformed_name(F.ACTIVE_MASK_KEY)], [1, 0, 1, 0])
     courses = {row[F.transformed_name("course_id")] for row in data}
     assert courses == {0, 1}  # two courses seen; index 2 is the OOV bucket
+
+
+def test_intervention_context_is_z_scored(transformed):
+    data, _ = transformed
+    for key, values in ((F.INTERVENTIONS_KEY, [0.0, 0.0, 2.0]), (F.INTERVENTION_OUTCOME_KEY, [-1.0, -1.0, 1.0])):
+        values = np.array(values, np.float32)
+        expected = (values - values.mean()) / values.std()
+        np.testing.assert_allclose([row[F.transformed_name(key)] for row in data], expected, rtol=1e-5)
 
 
 def test_score_scaled_and_unknown_kept(transformed):
@@ -80,4 +89,6 @@ def test_schema_window_and_drift_config():
     by_name = {c.path.step[0]: c.distribution_comparator for c in config.default_slice_config.feature}
     assert by_name["logins"].jensen_shannon_divergence.threshold == pytest.approx(0.1)
     assert by_name["cohort"].infinity_norm.threshold == pytest.approx(0.2)
+    for key in F.INTERVENTION_CONTEXT:  # numeric context: Jensen-Shannon, like price
+        assert by_name[key].jensen_shannon_divergence.threshold == pytest.approx(0.1)
     assert F.LABEL_KEY not in by_name
