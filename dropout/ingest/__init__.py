@@ -2,7 +2,8 @@
 
 Modules: ``adapters`` (file formats -> raw fields), ``validate`` (checks, quarantine, duplicates),
 ``pseudonymise`` (keyed pseudonyms, split), ``tables`` (learner and outcome tables), ``aggregate``
-(daily features, sequences) and ``span`` (the entry point). No TFX, TensorFlow or Beam here.
+(daily features, sequences), ``interventions`` (the early-warning store's interventions and outcomes,
+point in time) and ``span`` (the entry point). No TFX, TensorFlow or Beam here.
 """
 
 from .span import QUARANTINE_SCHEMA, SPLIT_COLUMN, SpanResult, ingest_span, span_days

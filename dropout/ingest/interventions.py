@@ -192,11 +192,13 @@ def intervention_context(
 
     sent = good & (rows["status"] == "sent").to_numpy()
     in_window = sent & acted.map(lambda d: d is not None and d <= last_day).to_numpy(dtype=bool)
-    index = {(str(p), str(c)): i for i, (p, c) in enumerate(zip(pseudonyms, course_ids, strict=True))}
-    position = np.array(
-        [index.get((str(lr), str(c)), -1) for lr, c in zip(rows["learner"], rows["course_id"], strict=True)],
-        dtype=np.int64,
-    )
+    position = np.full(len(rows), -1, dtype=np.int64)
+    if in_window.any():  # the lookup costs a dict of every learner: only when something can join
+        index = {(str(p), str(c)): i for i, (p, c) in enumerate(zip(pseudonyms, course_ids, strict=True))}
+        position[in_window] = [
+            index.get((str(lr), str(c)), -1)
+            for lr, c in zip(rows["learner"][in_window], rows["course_id"][in_window], strict=True)
+        ]
     joined = in_window & (position >= 0)
     known_by_d = checked.map(lambda d: d is not None and d <= last_day).to_numpy(dtype=bool)
     came_back_known = rows["came_back"].map(lambda v: v in (0, 1) and v is not None).to_numpy(dtype=bool)

@@ -150,8 +150,8 @@ def ingest_span(
         day (sorted by pseudonym, then course): LEARNER_KEY string, SPAN_KEY int64, every
         ``features.sequence_keys()`` entry as list<float32> of window_days values, categorical
         context and fairness attributes as strings (empty fairness values become "unknown"),
-        numeric context as float32 (the intervention context included), and in training mode LABEL_KEY int64, SCORE_KEY float32 (-1
-        when unknown) and ``split`` ("train" / "eval").
+        numeric context (the intervention context included) as float32, and in training mode
+        LABEL_KEY int64, SCORE_KEY float32 (-1 when unknown) and ``split`` ("train" / "eval").
 
     Raises:
         FileNotFoundError: learners_csv (or, in training mode, outcomes_csv) is missing.
