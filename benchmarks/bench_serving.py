@@ -44,7 +44,7 @@ def _instances(n: int) -> list[dict]:
         inst["video_completion_rate"] = (rng.uniform(size=10) * active).round(2).tolist()
         inst.update({F.ACTIVE_MASK_KEY: active.tolist(), F.ENROLLED_MASK_KEY: enrolled.tolist(),
                      "course_id": "C-PY101", "cohort": "2026-09", "region": "EU", "device": "web", "plan": "free",
-                     "price": 0.0})
+                     "price": 0.0, F.INTERVENTIONS_KEY: 0.0, F.INTERVENTION_OUTCOME_KEY: -1.0})
         out.append(inst)
     return out
 
