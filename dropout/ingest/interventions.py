@@ -47,7 +47,7 @@ COLUMNS: tuple[str, ...] = (
     "came_back",
     "outcome_checked_at",
 )
-STATUSES: tuple[str, ...] = ("sent", "failed", "skipped")
+STATUSES: tuple[str, ...] = ("sent", "failed", "skipped", "held")  # only "sent" counts
 REJECT_REASONS: tuple[str, ...] = (
     "missing_id",  # run_id, learner or course_id empty
     "not_a_pseudonym",  # learner is not a keyed pseudonym (PSEUDONYM_CHARS lowercase hex)
