@@ -3,8 +3,12 @@ real webhook receiver on loopback.
 
 One module fixture: a small model exported with the Trainer's signatures
 (``dropout.serving.fixture_model``), 14 days of generated landing data for other learners, one run
-scoring days 1-10 (the threshold set between the 3rd and 4th highest risk so both bands occur), and
-an outcome check over days 11-14. Reasons and outcomes are checked against the raw landing events.
+scoring days 1-10 (the threshold set between the 3rd and 4th highest risk so both bands occur), its
+skew check against the training statistics of that span (as StatisticsGen computes them: no skew),
+its interventions, and an outcome check over days 11-14. A second run scores the same learners on a
+platform whose app changed (the generator's app 3.0: dwell halved, logins doubled): skew, and the
+steward holds its interventions. Reasons and outcomes are checked against the raw landing events;
+skew with real TFDV.
 """
 
 from __future__ import annotations
@@ -20,23 +24,30 @@ import smtpd
 import sqlite3
 import threading
 from collections import defaultdict
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import tensorflow_data_validation as tfdv
+from tensorflow_data_validation.statistics import stats_impl
 
+from components.learner_example_gen.executor import to_list_columns
 from dropout import features as F
 from dropout.generator import GeneratorConfig, generate
 from dropout.ingest.pseudonymise import pseudonym
+from dropout.ingest.span import ingest_span
 from dropout.serving.fixture_model import FIXTURE_KEY, export_models
 from dropout.warning import actions as A
+from dropout.warning import job, scoring, skew, store
 from dropout.warning import reasons as R
-from dropout.warning import scoring
 from dropout.warning.examples import serving_examples
-from dropout.warning.job import WarningRun, check_outcomes, run
+from dropout.warning.job import WarningRun, check_outcomes
+from tfx_pipeline import schema as schema_lib
 
+REPO = Path(__file__).resolve().parents[1]
 WINDOW = 10
 FIRST_DAY = dt.date(2026, 9, 1)
 AS_OF = FIRST_DAY + dt.timedelta(days=WINDOW - 1)
@@ -111,13 +122,42 @@ def world(tmp_path_factory):
                             f"http://127.0.0.1:{hook.server_address[1]}/push"),
         outcome_days=OUTCOME_DAYS, as_of=AS_OF, ig_steps=16,
     )
-    summary = run(config)
+    training = _training_run(root / "champion_run", data)
+    summary = job.score(config)
+    skew_summary = job.check_skew(config.out_dir, config.run_id, training)
+    acted = job.act(config)  # no decision: acts when there is no skew
     outcome = check_outcomes(data, root / "out", FIXTURE_KEY, OUTCOME_DAYS, AS_OF + dt.timedelta(days=OUTCOME_DAYS))
+
+    # The same learners after an app release that halves dwell and doubles logins: a shifted window.
+    shifted_data = root / "data-shifted"
+    generate(shifted_data, GeneratorConfig(learners=150, days=WINDOW, seed=11, app_version_change_day=0))
+    shifted = replace(config, run_id="run-shifted", data_root=shifted_data, out_dir=root / "out-shifted")
+    sent_before = len(smtp.messages), len(received)
+    shifted_summary = job.score(shifted)
+    shifted_skew = job.check_skew(shifted.out_dir, shifted.run_id, training)
+    with pytest.raises(ValueError, match="a steward must decide"):
+        job.act(shifted, job.NO_SKEW)
+    held = job.act(shifted, job.HOLD_INTERVENTIONS, by="steward", reason="app 3.0 changed dwell; scores not trusted")
+    sent_after = len(smtp.messages), len(received)
     yield {"root": root, "data": data, "summary": summary, "outcome": outcome, "columns": columns,
            "threshold": threshold, "smtp": smtp, "webhook": received, "config": config,
-           "raw": _raw_activity(data)}
+           "raw": _raw_activity(data), "skew": skew_summary, "acted": acted, "training": training,
+           "shifted": {"summary": shifted_summary, "skew": shifted_skew, "held": held, "config": shifted,
+                       "sent": (sent_before, sent_after)}}
     smtp.close()
     hook.shutdown()
+
+
+def _training_run(out: Path, data: Path) -> skew.TrainingRun:
+    """Statistics of span 0 (the scored window) as the training run's StatisticsGen computes them, and its schema."""
+    result = ingest_span(data / "landing", data / "learners.csv", data / "outcomes.csv", first_day=FIRST_DAY,
+                         span=0, window_days=WINDOW, key=FIXTURE_KEY, mode="training", threads=1)
+    stats = stats_impl.generate_statistics_in_memory(to_list_columns(result.examples), tfdv.StatsOptions())
+    (out / "Split-train").mkdir(parents=True)
+    (out / "Split-train" / skew.STATS_FILE).write_bytes(stats.SerializeToString())
+    schema = schema_lib.write_schema(
+        schema_lib.schema_for_window(schema_lib.load_schema(REPO / "schemas" / "schema.pbtxt"), WINDOW), out)
+    return skew.TrainingRun("tfx-run-span-0", 0, out / "Split-train" / skew.STATS_FILE, Path(schema), "test")
 
 
 def _risk_csv(world) -> list[dict[str, str]]:
@@ -256,7 +296,8 @@ def test_interventions_reach_smtp_and_webhook_and_are_recorded(world):
         recorded = con.execute("SELECT action, status, count(*) FROM interventions GROUP BY action, status").fetchall()
     assert sorted(recorded) == sorted([("email_learner", "sent", len(rows)), ("email_staff", "sent", len(high)),
                                        ("webhook", "sent", len(high))])
-    assert world["summary"]["actions"] == {"sent": len(rows) + 2 * len(high)}
+    assert world["acted"]["actions"] == {"sent": len(rows) + 2 * len(high)}
+    assert world["acted"]["decision"] == job.NO_SKEW and world["acted"]["planned_actions"] == len(rows) + 2 * len(high)
 
 
 def test_outcomes_say_who_came_back_in_the_following_days(world):
@@ -300,3 +341,162 @@ def test_reason_text_from_a_known_learner():
     assert R.reason(row, grouped) == ("no activity on 6 of the last 7 days; "
                                       "the only login in the last 7 days came with a mean dwell of 23 seconds")
     assert R.reason(row, {"quiz": -0.1}).startswith("no single behaviour stands out")
+
+
+# --- Skew: serving examples against the champion's training statistics -----------------------------
+
+
+def _skew_features(schema_path: Path) -> dict[str, float]:
+    schema = schema_lib.load_schema(schema_path)
+    out = {}
+    for f in schema.feature:
+        if f.HasField("skew_comparator"):
+            c = f.skew_comparator
+            out[f.name] = c.jensen_shannon_divergence.threshold if c.HasField("jensen_shannon_divergence") \
+                else c.infinity_norm.threshold
+    return out
+
+
+def test_no_skew_on_the_window_the_champion_was_trained_on(world):
+    summary, training = world["skew"], world["training"]
+    assert summary["skew"] is False and summary["anomalies"] == 0 and summary["features"] == []
+    report = json.loads(Path(summary["report_json"]).read_text())
+    thresholds = _skew_features(training.schema)
+    served = set(skew.model_inputs())
+    # Every served feature with a comparator was compared, each within its threshold; unserved ones are listed.
+    assert {c["feature"] for c in report["compared"]} == set(thresholds) & served
+    assert len(report["compared"]) == summary["compared"] >= 15
+    for c in report["compared"]:
+        assert c["threshold"] == pytest.approx(thresholds[c["feature"]]) and c["value"] <= c["threshold"]
+    assert report["not_compared"] == sorted(set(thresholds) - served) == ["age_band", "gender"]
+    assert report["training_run"] == "tfx-run-span-0" and report["active_learners"] == world["summary"]["active_learners"]
+    with sqlite3.connect(world["summary"]["database"]) as con:
+        row = con.execute("SELECT skew, skew_features, decision, decided_by FROM runs WHERE run_id = 'run-1'").fetchone()
+    assert row == (0, "", "acted", "pipeline")
+
+
+def test_skew_found_on_a_shifted_window_with_distance_and_threshold(world):
+    summary = world["shifted"]["skew"]
+    thresholds = _skew_features(world["training"].schema)
+    # The app release doubled logins and halved dwell; nothing else changed.
+    assert summary["skew"] is True and set(summary["features"]) == {"logins", "mean_dwell_seconds"}
+    report = json.loads(Path(summary["report_json"]).read_text())
+    assert len(report["anomalies"]) == summary["anomalies"] == 2
+    page = Path(summary["report_html"]).read_text()
+    for row in report["anomalies"]:
+        assert row["check"] == "skew" and row["types"] == ["COMPARATOR_JENSEN_SHANNON_DIVERGENCE_HIGH"]
+        [m] = row["measurements"]
+        assert m["type"] == "JENSEN_SHANNON_DIVERGENCE" and m["threshold"] == pytest.approx(thresholds[row["feature"]])
+        assert m["value"] > m["threshold"]
+        assert f"{m['value']:.6g}"[:5] in row["description"]  # TFDV's own sentence names the same distance
+        measured = f"JENSEN_SHANNON_DIVERGENCE {m['value']:.4f} &gt; {m['threshold']:.4f}"
+        assert f"<td>{row['feature']}</td>" in page and measured in page
+        assert f"`{row['feature']}`" in summary["body"] and measured.replace("&gt;", ">") in summary["body"]
+    compared = {c["feature"]: c for c in report["compared"]}
+    assert compared["logins"]["value"] > compared["quiz_submissions"]["value"]
+    assert summary["report_html"] in summary["body"]
+
+
+def test_hold_sends_nothing_and_is_recorded(world):
+    shifted = world["shifted"]
+    before, after = shifted["sent"]
+    assert before == after  # no e-mail, no webhook
+    config, held = shifted["config"], shifted["held"]
+    flagged = [r for r in csv.DictReader(open(shifted["summary"]["risk_csv"], newline="")) if r["band"]]
+    planned = sum(len(config.high_actions if r["band"] == "high" else config.top_actions) for r in flagged)
+    assert len(flagged) == shifted["summary"]["flagged"] >= 3 and planned == held["planned_actions"]
+    assert held["held"] and held["decision"] == job.HOLD_INTERVENTIONS and held["actions"] == {"skipped": planned}
+    with sqlite3.connect(shifted["summary"]["database"]) as con:
+        rows = con.execute("SELECT status, detail FROM interventions WHERE run_id = 'run-shifted'").fetchall()
+        run_row = con.execute("SELECT decision, decided_by, decision_reason FROM runs WHERE run_id = 'run-shifted'").fetchone()
+    assert len(rows) == planned
+    assert {r[0] for r in rows} == {"skipped"}
+    assert all(d == "Hold interventions: app 3.0 changed dwell; scores not trusted" for _, d in rows)
+    assert run_row == ("held", "steward", "app 3.0 changed dwell; scores not trusted")
+
+    # Nobody decided: a run with skew is held by policy, still nothing sent, the reason names the skew.
+    again = job.act(config)
+    assert again["held"] and again["by"] == "policy" and "logins" in again["reason"]
+    assert (len(world["smtp"].messages), len(world["webhook"])) == after
+
+
+def test_act_needs_a_scored_and_checked_run(tmp_path, world):
+    config = replace(world["config"], run_id="never-scored", out_dir=tmp_path)
+    with pytest.raises(LookupError, match="has not been scored"):
+        job.act(config)
+    con = store.connect(store.store_path(tmp_path))
+    store.record_run(con, run_id="never-scored", scored_at="2026-09-10T00:00:00+00:00", window_first_day="2026-09-01",
+                     window_last_day="2026-09-10", model_version=1, model_path="x", active_learners=0, flagged=0,
+                     serving_statistics="x")
+    con.close()
+    with pytest.raises(RuntimeError, match="skew not checked yet"):
+        job.act(config)
+
+
+def _mlmd(path: Path):
+    from ml_metadata.metadata_store import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as pb
+
+    config = pb.ConnectionConfig()
+    config.sqlite.filename_uri = str(path)
+    config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(config), pb
+
+
+def _record_run(store_, pb, run_id: str, outputs: dict[str, tuple[str, str, dict]]) -> None:
+    """One pipeline run: per node an execution with one output artifact (key, type, uri, properties)."""
+    run_type = store_.put_context_type(pb.ContextType(name="pipeline_run"))
+    node_type = store_.put_context_type(pb.ContextType(name="node"))
+    [run_ctx] = store_.put_contexts([pb.Context(type_id=run_type, name=run_id)])
+    for node, (key, type_name, uri, props) in outputs.items():
+        node_ctxs = store_.get_contexts_by_type("node")
+        existing = [c.id for c in node_ctxs if c.name == f"dropout_risk.{node}"]
+        node_ctx = existing[0] if existing else store_.put_contexts([pb.Context(type_id=node_type, name=f"dropout_risk.{node}")])[0]
+        artifact = pb.Artifact(type_id=store_.put_artifact_type(pb.ArtifactType(name=type_name)), uri=uri)
+        for k, v in props.items():
+            if isinstance(v, int):
+                artifact.custom_properties[k].int_value = v
+            else:
+                artifact.custom_properties[k].string_value = v
+        [execution_id] = store_.put_executions([pb.Execution(type_id=store_.put_execution_type(pb.ExecutionType(name=node)))])
+        [artifact_id] = store_.put_artifacts([artifact])
+        event = pb.Event(type=pb.Event.OUTPUT, artifact_id=artifact_id, execution_id=execution_id)
+        event.path.steps.add().key = key
+        store_.put_events([event])
+        store_.put_attributions_and_associations(
+            [], [pb.Association(context_id=c, execution_id=execution_id) for c in (run_ctx, node_ctx)])
+
+
+def test_champion_training_statistics_and_schema_come_from_its_run_in_ml_metadata(world, tmp_path):
+    import shutil
+
+    training = world["training"]
+    models = world["root"] / "serving" / "dropout_risk"
+    store_, pb = _mlmd(tmp_path / "metadata.sqlite")
+    stats_dir, schema_dir = training.statistics.parent.parent, training.schema.parent
+    # An older run pushed version 1; a later run's Pusher pushed nothing (unblessed).
+    _record_run(store_, pb, "run-span-0", {
+        "StatisticsGen": ("statistics", "ExampleStatistics", str(stats_dir), {"span": 0}),
+        "ImportSchemaGen": ("schema", "Schema", str(schema_dir), {}),
+        "Pusher": ("pushed_model", "PushedModel", str(tmp_path / "push0"),
+                   {"pushed": 1, "pushed_destination": str(models / "1")}),
+    })
+    _record_run(store_, pb, "run-span-1", {
+        "StatisticsGen": ("statistics", "ExampleStatistics", str(tmp_path / "nowhere"), {"span": 1}),
+        "ImportSchemaGen": ("schema", "Schema", str(tmp_path / "nowhere"), {}),
+        "Pusher": ("pushed_model", "PushedModel", str(tmp_path / "push1"), {"pushed": 0}),
+    })
+    found = skew.champion_training(tmp_path / "metadata.sqlite", "dropout_risk", models / "1")
+    assert (found.run_id, found.span, found.matched_by) == ("run-span-0", 0, "pushed_destination")
+    assert found.statistics == training.statistics and found.schema == training.schema
+
+    # make rollback pushes an earlier model again as a new version: found by its SavedModel fingerprint.
+    rolled_back = tmp_path / "serving" / "7"
+    shutil.copytree(models / "1", rolled_back)
+    found = skew.champion_training(tmp_path / "metadata.sqlite", "dropout_risk", rolled_back)
+    assert (found.run_id, found.matched_by) == ("run-span-0", "saved_model_fingerprint")
+
+    with pytest.raises(LookupError, match="is not the push of any TFX run"):
+        skew.champion_training(tmp_path / "metadata.sqlite", "dropout_risk", tmp_path)
+    with pytest.raises(LookupError, match="no ML Metadata"):
+        skew.champion_training(tmp_path / "missing.sqlite", "dropout_risk", models / "1")

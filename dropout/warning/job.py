@@ -1,4 +1,10 @@
-"""One early-warning run, and the later outcome check, as plain functions the CLI and tests call."""
+"""One early-warning run in three steps, and the later outcome check, as plain functions the CLI and tests call.
+
+``score`` (risk list, reasons, serving statistics; no actions) -> ``check_skew`` (against the
+champion's training statistics; report for the stewards) -> ``act`` (interventions only once the
+data is trusted: no skew, or a steward chose to act; otherwise held and recorded) -> later
+``check_outcomes``. Each step reads what the previous one recorded in ``risk.sqlite`` (table ``runs``).
+"""
 
 from __future__ import annotations
 
@@ -40,12 +46,30 @@ class WarningRun:
     ig_steps: int = 16
 
 
-def run(config: WarningRun) -> dict[str, Any]:
-    """Score the active learners, explain and act on the flagged ones, write the risk list.
+# The decision on a run's interventions (the steward's options in the early-warning DAG).
+ACT_ON_SCORES = "Act on scores"
+HOLD_INTERVENTIONS = "Hold interventions"
+NO_SKEW = "No skew"  # no review was needed: the skew check found nothing
+DECISIONS = (ACT_ON_SCORES, HOLD_INTERVENTIONS, NO_SKEW)
 
-    Returns a JSON-able summary: counts, the champion version, paths, actions by status.
+
+def _paths(config: WarningRun) -> dict[str, Path]:
+    runs = config.out_dir / "runs"
+    return {"database": store.store_path(config.out_dir), "risk_csv": runs / f"risk-{config.run_id}.csv",
+            "serving_statistics": runs / f"serving-stats-{config.run_id}.pb"}
+
+
+def score(config: WarningRun) -> dict[str, Any]:
+    """Score the active learners, explain the flagged ones, write the risk list and the serving statistics.
+
+    No intervention is sent here (``act`` does, once the data is trusted). Returns a JSON-able
+    summary: counts, the champion version, paths.
     """
-    columns, counts = serving_examples(config.data_root, config.key, config.window_days, as_of=config.as_of)
+    from . import skew
+
+    paths = _paths(config)
+    columns, counts = serving_examples(config.data_root, config.key, config.window_days, as_of=config.as_of,
+                                       interventions_db=paths["database"])
     champion = scoring.load_champion(config.model_dir)
     n = len(columns[F.LEARNER_KEY])
     risk = scoring.score(champion, columns) if n else np.zeros(0, np.float32)
@@ -64,28 +88,19 @@ def run(config: WarningRun) -> dict[str, Any]:
          "rank": int(rank[i]), "band": str(band[i]), "reason": reasons[i]}
         for i in range(n)
     ]
-    con = store.connect(config.out_dir / "risk.sqlite")
-    csv_path = config.out_dir / "runs" / f"risk-{config.run_id}.csv"
-    store.write_risk_list(con, csv_path, config.run_id, scored_at, champion.version, rows)
-
-    acted: dict[str, int] = {}
-    if len(flagged) and config.channels is not None:
-        addresses = A.learner_addresses(config.data_root / "learners.csv", config.key) \
-            if any("email_learner" in a for a in (config.high_actions, config.top_actions)) else {}
-        last_day = dt.date.fromisoformat(counts["window_last_day"])
-        due = (last_day + dt.timedelta(days=config.outcome_days)).isoformat()
-        for i in flagged:
-            item = A.Flagged(**rows[i])
-            for action in config.high_actions if item.band == "high" else config.top_actions:
-                status, detail = A.HANDLERS[action](item, config.channels, addresses)
-                store.record_intervention(con, run_id=config.run_id, learner=item.learner, course_id=item.course_id,
-                                          band=item.band, action=action, status=status, detail=detail,
-                                          acted_at=last_day.isoformat(), outcome_due=due)
-                acted[status] = acted.get(status, 0) + 1
+    con = store.connect(paths["database"])
+    store.write_risk_list(con, paths["risk_csv"], config.run_id, scored_at, champion.version, rows)
+    # What the skew check compares with the champion's training statistics: exactly what was scored.
+    paths["serving_statistics"].write_bytes(skew.serving_statistics(columns).SerializeToString())
+    store.record_run(con, run_id=config.run_id, scored_at=scored_at, window_first_day=counts["window_first_day"],
+                     window_last_day=counts["window_last_day"], model_version=champion.version,
+                     model_path=str(champion.path), active_learners=n, flagged=int(len(flagged)),
+                     serving_statistics=str(paths["serving_statistics"]))
     con.close()
     return {
         "run_id": config.run_id,
         "model_version": champion.version,
+        "model_path": str(champion.path),
         "window": [counts["window_first_day"], counts["window_last_day"]],
         "input_records": counts["input_records"],
         "quarantined": counts["quarantined"],
@@ -93,10 +108,113 @@ def run(config: WarningRun) -> dict[str, Any]:
         "flagged": int(len(flagged)),
         "flagged_high": int((band == "high").sum()),
         "flagged_top_only": int((band == "top").sum()),
-        "actions": acted,
-        "risk_csv": str(csv_path),
-        "database": str(config.out_dir / "risk.sqlite"),
+        "risk_csv": str(paths["risk_csv"]),
+        "database": str(paths["database"]),
+        "serving_statistics": str(paths["serving_statistics"]),
     }
+
+
+def check_skew(out_dir: Path, run_id: str, training) -> dict[str, Any]:
+    """Skew of the run's serving statistics against the champion's training statistics; report written.
+
+    Args:
+        training: ``skew.TrainingRun`` of the champion (``skew.champion_training`` finds it in ML Metadata).
+
+    Returns:
+        ``skew.write_report``'s summary (``skew``, ``anomalies``, ``features``, report paths, ``body``
+        for the steward) plus the training run it compared with.
+    """
+    import tensorflow_data_validation as tfdv
+
+    from tfx_pipeline import schema as schema_lib
+
+    from . import skew
+
+    con = store.connect(store.store_path(out_dir))
+    record = store.get_run(con, run_id)
+    serving_stats = tfdv.load_stats_binary(record["serving_statistics"])
+    found = skew.find_skew(tfdv.load_stats_binary(str(training.statistics)), serving_stats,
+                           schema_lib.load_schema(training.schema))
+    report = {"run_id": run_id, "window": [record["window_first_day"], record["window_last_day"]],
+              "active_learners": record["active_learners"], "flagged": record["flagged"],
+              "model_version": record["model_version"], "model_path": record["model_path"],
+              "training_run": training.run_id, "training_span": training.span,
+              "training_statistics": str(training.statistics), "schema": str(training.schema),
+              "matched_by": training.matched_by, "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              **found}
+    summary = skew.write_report(report, out_dir)
+    store.update_run(con, run_id, skew=int(summary["skew"]), skew_features=",".join(summary["features"]),
+                     skew_report=summary["report_html"], skew_checked_at=report["checked_at"])
+    con.close()
+    return {**summary, "training_run": training.run_id, "training_span": training.span}
+
+
+def act(config: WarningRun, decision: str | None = None, by: str = "", at: str = "", reason: str = "") -> dict[str, Any]:
+    """Send (or hold) the interventions of a scored, skew-checked run, and record every planned action.
+
+    ``decision``: ``NO_SKEW`` (the check found nothing), ``ACT_ON_SCORES`` or ``HOLD_INTERVENTIONS`` (a
+    steward's answer). None means: act when the check found no skew, hold otherwise (nobody reviewed
+    the skew). On hold nothing is sent; each planned action is recorded as ``skipped`` with who held it
+    and why, and the run records the decision. Actions already sent for this run are not sent again
+    (a retried task does not e-mail twice).
+
+    Raises:
+        LookupError: the run was not scored; RuntimeError: its skew was not checked yet;
+        ValueError: an unknown decision, or ``NO_SKEW`` for a run with skew.
+    """
+    con = store.connect(store.store_path(config.out_dir))
+    record = store.get_run(con, config.run_id)
+    if record["skew"] is None:
+        raise RuntimeError(f"run {config.run_id}: skew not checked yet; run `python -m dropout.warning skew` first")
+    skewed = bool(record["skew"])
+    if decision is None:
+        decision, by = (HOLD_INTERVENTIONS, by or "policy") if skewed else (NO_SKEW, by or "pipeline")
+        if skewed:
+            reason = reason or (f"skew in {record['skew_features']} and no steward decision "
+                                f"(report {record['skew_report']})")
+    if decision not in DECISIONS:
+        raise ValueError(f"decision {decision!r} is not one of {DECISIONS}")
+    if decision == NO_SKEW and skewed:
+        raise ValueError(f"run {config.run_id} has skew in {record['skew_features']}: a steward must decide "
+                         f"({ACT_ON_SCORES!r} or {HOLD_INTERVENTIONS!r}); report {record['skew_report']}")
+    hold = decision == HOLD_INTERVENTIONS
+    if hold and not reason:
+        reason = f"held by {by or 'steward'}: skew in {record['skew_features'] or '(none)'}"
+
+    flagged = [A.Flagged(**r) for r in store.flagged_rows(con, config.run_id)]
+    planned = [(item, action) for item in flagged
+               for action in (config.high_actions if item.band == "high" else config.top_actions)]
+    done = store.intervention_statuses(con, config.run_id)
+    last_day = dt.date.fromisoformat(record["window_last_day"])
+    due = (last_day + dt.timedelta(days=config.outcome_days)).isoformat()
+    addresses = {}
+    if not hold and config.channels is not None and any(a == "email_learner" for _, a in planned):
+        addresses = A.learner_addresses(config.data_root / "learners.csv", config.key)
+    statuses: dict[str, int] = {}
+    for item, action in planned:
+        previous = done.get((item.learner, item.course_id, action))
+        if previous == "sent":
+            status = "sent"  # sent by an earlier attempt of this run: never twice
+        else:
+            if hold:
+                status, detail = "skipped", f"{HOLD_INTERVENTIONS}: {reason}"
+            elif config.channels is None:
+                status, detail = "skipped", "no delivery channels configured"
+            else:
+                status, detail = A.HANDLERS[action](item, config.channels, addresses)
+            store.record_intervention(con, run_id=config.run_id, learner=item.learner, course_id=item.course_id,
+                                      band=item.band, action=action, status=status, detail=detail,
+                                      acted_at=last_day.isoformat(), outcome_due=due)
+        statuses[status] = statuses.get(status, 0) + 1
+    if sum(statuses.values()) != len(planned):
+        raise AssertionError(f"run {config.run_id}: {len(planned)} planned actions, {statuses} recorded")
+    decided_at = at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    store.update_run(con, config.run_id, decision="held" if hold else "acted", decided_by=by,
+                     decided_at=decided_at, decision_reason=reason or decision)
+    con.close()
+    return {"run_id": config.run_id, "decision": decision, "held": hold, "by": by, "at": decided_at,
+            "reason": reason or decision, "skew": skewed, "flagged": len(flagged), "planned_actions": len(planned),
+            "actions": statuses}
 
 
 def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int, today: dt.date) -> dict[str, Any]:

@@ -3,8 +3,10 @@
 Tables (learners appear only as pseudonyms; contact details never enter this database):
 
 - ``risk_list``: run_id, scored_at, model_version, learner, course_id, risk, rank, band, reason.
-- ``interventions``: run_id, learner, course_id, band, action, status (sent | failed | skipped),
-  detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
+- ``interventions``: run_id, learner, course_id, band, action, status (sent | failed | skipped |
+  held), detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
+- ``runs``: one row per run: window, champion version and path, counts, the skew check's result and
+  report, and the decision on interventions (acted | held), by whom, when and why.
 
 Closing the loop: ingestion (training and serving alike) joins ``interventions`` on the pseudonym
 (the same keyed HMAC), point in time: ``dropout.ingest.interventions``; ``intervention_features``
@@ -31,6 +33,12 @@ CREATE TABLE IF NOT EXISTS interventions (
     action TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL, acted_at TEXT NOT NULL,
     outcome_due TEXT NOT NULL, came_back INTEGER, outcome_checked_at TEXT,
     PRIMARY KEY (run_id, learner, course_id, action));
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, scored_at TEXT NOT NULL, window_first_day TEXT NOT NULL,
+    window_last_day TEXT NOT NULL, model_version INTEGER NOT NULL, model_path TEXT NOT NULL,
+    active_learners INTEGER NOT NULL, flagged INTEGER NOT NULL, serving_statistics TEXT NOT NULL,
+    skew INTEGER, skew_features TEXT, skew_report TEXT, skew_checked_at TEXT,
+    decision TEXT, decided_by TEXT, decided_at TEXT, decision_reason TEXT);
 """
 CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason")
 STORE_FILE = "risk.sqlite"
@@ -75,6 +83,50 @@ def record_intervention(con: sqlite3.Connection, **values: Any) -> None:
             ":acted_at, :outcome_due)",
             values,
         )
+
+
+RUN_COLUMNS = ("run_id", "scored_at", "window_first_day", "window_last_day", "model_version", "model_path",
+               "active_learners", "flagged", "serving_statistics", "skew", "skew_features", "skew_report",
+               "skew_checked_at", "decision", "decided_by", "decided_at", "decision_reason")
+
+
+def record_run(con: sqlite3.Connection, **values: Any) -> None:
+    """A scored run (re-scoring a run id starts it over: its skew result and decision are cleared)."""
+    with con:
+        con.execute(
+            "INSERT OR REPLACE INTO runs (run_id, scored_at, window_first_day, window_last_day, model_version, "
+            "model_path, active_learners, flagged, serving_statistics) VALUES (:run_id, :scored_at, "
+            ":window_first_day, :window_last_day, :model_version, :model_path, :active_learners, :flagged, "
+            ":serving_statistics)", values)
+
+
+def get_run(con: sqlite3.Connection, run_id: str) -> dict[str, Any]:
+    row = con.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+    if row is None:
+        raise LookupError(f"early-warning run {run_id!r} has not been scored (no row in runs); run `score` first")
+    return dict(zip(RUN_COLUMNS, row, strict=True))
+
+
+def update_run(con: sqlite3.Connection, run_id: str, **values: Any) -> None:
+    unknown = set(values) - set(RUN_COLUMNS)
+    if unknown:
+        raise KeyError(f"unknown run columns {sorted(unknown)}")
+    with con:
+        con.execute(f"UPDATE runs SET {', '.join(f'{k} = :{k}' for k in values)} WHERE run_id = :run_id",
+                    {**values, "run_id": run_id})
+
+
+def flagged_rows(con: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
+    """The run's flagged learners (band high or top), by rank."""
+    rows = con.execute("SELECT learner, course_id, risk, rank, band, reason FROM risk_list "
+                       "WHERE run_id = ? AND band != '' ORDER BY rank", (run_id,)).fetchall()
+    return [dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows]
+
+
+def intervention_statuses(con: sqlite3.Connection, run_id: str) -> dict[tuple[str, str, str], str]:
+    """(learner, course, action) -> status of the run's recorded interventions."""
+    rows = con.execute("SELECT learner, course_id, action, status FROM interventions WHERE run_id = ?", (run_id,))
+    return {(lr, c, a): s for lr, c, a, s in rows}
 
 
 def due_outcomes(con: sqlite3.Connection, today: str) -> list[tuple[str, str, str, str]]:

@@ -1,0 +1,347 @@
+"""Training/serving skew: this run's serving examples against the champion's training statistics.
+
+TFDV's skew check (``tfdv.validate_statistics(statistics=<training>, schema, serving_statistics=<serving>)``)
+compares each feature that has a ``skew_comparator`` in the schema: Jensen-Shannon divergence for
+numeric features, L-infinity distance for categorical ones, each with its own threshold.
+
+- **Serving statistics** are computed over the model's inputs exactly as StatisticsGen sees a
+  training example: one tf.Example per learner, a per-day feature is a float list of ``window_days``
+  values (so its histogram is over every learner-day), context features are one-value lists.
+- **Training statistics** and **schema** are those of the TFX run that produced the champion: the
+  ``Split-train`` statistics of its StatisticsGen and the schema its ImportSchemaGen imported (the
+  curated schema adapted to the run's window), found in ML Metadata from the champion's pushed
+  directory (``champion_training``).
+- Only skew is reported here: the training statistics were already checked against the schema by
+  that run's ExampleValidator (and reviewed by a steward). Features of the schema that the model
+  does not take (the learner pseudonym, span, label, fairness attributes) are not served, so their
+  comparators are dropped and they are listed as not compared.
+
+The report (JSON and HTML, per run, under ``<warning.out_dir>/runs/``) lists per skewed feature the
+comparator, the measured distance and the threshold, in the same table as the training DAG's data
+review (``tfx_pipeline.review``).
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dropout import features as F
+
+STATS_FILE = "FeatureStats.pb"
+BODY_ROWS = 25  # rows shown in the Airflow review form; the HTML report has all
+
+
+def model_inputs() -> tuple[str, ...]:
+    """The raw features the model takes (what serving examples carry), in feature-module order."""
+    return (*F.sequence_keys(), *F.CATEGORICAL_CONTEXT, *F.NUMERIC_CONTEXT)
+
+
+def serving_batch(columns: dict[str, np.ndarray], keys: tuple[str, ...] | None = None):
+    """The serving examples as the Arrow batch TFDV reads for tf.Examples: every feature a list column.
+
+    Per-day features (``[n, window_days]``) become float lists of ``window_days`` values, categorical
+    context one-value binary lists, numeric context one-value float lists. Keys missing from
+    ``columns`` are left out (and so are not compared).
+    """
+    import pyarrow as pa
+
+    arrays, names = [], []
+    for key in keys or model_inputs():
+        if key not in columns:
+            continue
+        values = np.asarray(columns[key])
+        n = len(values)
+        if values.ndim == 2:
+            width = values.shape[1]
+            offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
+            arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values.astype(np.float32).reshape(-1))))
+        else:
+            offsets = pa.array(np.arange(n + 1, dtype=np.int32))
+            if values.dtype == object or values.dtype.kind in "SU":
+                flat = pa.array([str(v).encode() for v in values], pa.binary())
+            else:
+                flat = pa.array(values.astype(np.float32))
+            arrays.append(pa.ListArray.from_arrays(offsets, flat))
+        names.append(key)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def serving_statistics(columns: dict[str, np.ndarray]):
+    """TFDV statistics (``DatasetFeatureStatisticsList``) of the serving examples, default options as StatisticsGen."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_data_validation.statistics import stats_impl
+
+    return stats_impl.generate_statistics_in_memory(serving_batch(columns), tfdv.StatsOptions())
+
+
+def _stats_features(statistics) -> set[str]:
+    return {".".join(f.path.step) or f.name for d in statistics.datasets for f in d.features}
+
+
+def _measurement(m) -> dict[str, Any]:
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    return {
+        "type": anomalies_pb2.DriftSkewInfo.Measurement.Type.Name(m.type),
+        "value": float(m.value),
+        "threshold": float(m.threshold),
+    }
+
+
+def find_skew(training_stats, serving_stats, schema) -> dict[str, Any]:
+    """Skew of ``serving_stats`` against ``training_stats`` by the schema's skew comparators.
+
+    Args:
+        training_stats / serving_stats: ``DatasetFeatureStatisticsList`` (one dataset each).
+        schema: the champion's schema; not modified (comparators of unserved features are dropped
+            on a copy).
+
+    Returns:
+        ``{"anomalies": [row], "compared": [{"feature", "type", "value", "threshold"}], "not_compared":
+        [feature]}``; a row has check ``skew``, split ``serving``, feature, severity, types,
+        short, description and measurements (type, value, threshold), as ``tfx_pipeline.outputs.read_anomalies``.
+    """
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
+
+    served = _stats_features(serving_stats)
+    checked = schema_pb2.Schema()
+    checked.CopyFrom(schema)
+    not_compared = []
+    for feature in checked.feature:
+        if feature.HasField("skew_comparator") and feature.name not in served:
+            feature.ClearField("skew_comparator")
+            not_compared.append(feature.name)
+    environment = "TRAINING" if "TRAINING" in checked.default_environment else None
+    result = tfdv.validate_statistics(
+        training_stats, checked, environment=environment, serving_statistics=serving_stats
+    )
+    measured = {
+        ".".join(i.path.step): [_measurement(m) for m in i.skew_measurements] for i in result.drift_skew_info
+    }
+    rows = []
+    for feature, info in sorted(result.anomaly_info.items()):
+        types = [anomalies_pb2.AnomalyInfo.Type.Name(r.type) for r in info.reason]
+        skew_types = [t for t in types if t.startswith("COMPARATOR_") or "SKEW" in t]
+        if not skew_types:
+            continue  # a schema anomaly of the training statistics: its run's ExampleValidator reported it
+        beyond = [m for m in measured.get(feature, []) if m["value"] > m["threshold"]]
+        rows.append(
+            {
+                "check": "skew",
+                "split": "serving",
+                "feature": feature,
+                "severity": anomalies_pb2.AnomalyInfo.Severity.Name(info.severity),
+                "types": skew_types,
+                "short": info.short_description,
+                "description": " ".join(
+                    r.description
+                    for r in info.reason
+                    if anomalies_pb2.AnomalyInfo.Type.Name(r.type) in skew_types
+                )
+                or info.description,
+                "measurements": beyond or measured.get(feature, []),
+            }
+        )
+    compared = [{"feature": f, **m} for f, ms in sorted(measured.items()) for m in ms]
+    return {"anomalies": rows, "compared": compared, "not_compared": sorted(not_compared)}
+
+
+# --- The champion's training run in ML Metadata ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """What the champion was trained on: its TFX run, span, statistics file and schema file."""
+
+    run_id: str
+    span: int | None
+    statistics: Path  # Split-train/FeatureStats.pb of the run's StatisticsGen
+    schema: Path  # schema.pbtxt of the run's ImportSchemaGen (or SchemaGen)
+    matched_by: str  # "pushed_destination" | "saved_model_fingerprint"
+
+
+def _fingerprint(model_dir: Path) -> bytes | None:
+    path = Path(model_dir) / "fingerprint.pb"
+    return path.read_bytes() if path.is_file() else None
+
+
+def champion_training(metadata_path: str | Path, pipeline_name: str, champion_dir: str | Path) -> TrainingRun:
+    """The TFX run whose Pusher pushed ``champion_dir``, and its training statistics and schema.
+
+    The push is found by its ``pushed_destination``; a model pushed again outside TFX (``make
+    rollback`` copies an earlier version to a new version directory) is matched to its original push
+    by the SavedModel fingerprint (``fingerprint.pb``, identical for identical models).
+
+    Raises:
+        LookupError: no ML Metadata, no push of this model, or that run lacks statistics or a schema.
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
+    # Imported by name: mypy (files = dropout) would otherwise follow into tfx_pipeline.outputs, whose
+    # generated-protobuf attributes it cannot see.
+    outputs = importlib.import_module("tfx_pipeline.outputs")
+
+    if not Path(metadata_path).is_file():
+        raise LookupError(
+            f"no ML Metadata at {metadata_path}: cannot find the champion's training statistics"
+        )
+    store = outputs.open_store(str(metadata_path))
+    champion = Path(champion_dir).resolve()
+    pushes = [
+        a
+        for a in store.get_artifacts_by_type("PushedModel")
+        if a.custom_properties.get("pushed")
+        and a.custom_properties["pushed"].int_value == 1
+        and a.custom_properties.get("pushed_destination")
+    ]
+    pushes.sort(key=lambda a: a.id, reverse=True)
+    chosen, matched_by = None, ""
+    for artifact in pushes:
+        if Path(artifact.custom_properties["pushed_destination"].string_value).resolve() == champion:
+            chosen, matched_by = artifact, "pushed_destination"
+            break
+    if chosen is None and (mine := _fingerprint(champion)) is not None:
+        for artifact in pushes:
+            if _fingerprint(Path(artifact.custom_properties["pushed_destination"].string_value)) == mine:
+                chosen, matched_by = artifact, "saved_model_fingerprint"
+                break
+    if chosen is None:
+        raise LookupError(
+            f"champion {champion} is not the push of any TFX run in {metadata_path} "
+            f"({len(pushes)} pushes checked by destination and SavedModel fingerprint)"
+        )
+    run_type = store.get_context_type("pipeline_run")
+    run_id = None
+    for event in store.get_events_by_artifact_ids([chosen.id]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:  # type: ignore[attr-defined]
+            for ctx in store.get_contexts_by_execution(event.execution_id):
+                if ctx.type_id == run_type.id:
+                    run_id = ctx.name
+    if run_id is None:
+        raise LookupError(f"push {chosen.id} of {champion} has no pipeline run context in {metadata_path}")
+    run = outputs.run_outputs(str(metadata_path), pipeline_name, run_id)
+    statistics = Path(run.uri("StatisticsGen", "statistics")) / "Split-train" / STATS_FILE
+    schema_node = "ImportSchemaGen" if "ImportSchemaGen" in run.artifacts else "SchemaGen"
+    schema = Path(run.uri(schema_node, "schema")) / "schema.pbtxt"
+    for path in (statistics, schema):
+        if not path.is_file():
+            raise LookupError(
+                f"run {run_id}: {path} is missing; the champion's training outputs were removed"
+            )
+    span = run.properties("StatisticsGen", "statistics").get("span")
+    return TrainingRun(run_id, None if span is None else int(span), statistics, schema, matched_by)
+
+
+# --- The report ----------------------------------------------------------------------------------
+
+
+def _measured(row: dict[str, Any]) -> str:
+    # Same wording as the training DAG's data review (tfx_pipeline.review).
+    return "; ".join(
+        f"{m['type']} {m['value']:.4f} > {m['threshold']:.4f}" for m in row.get("measurements", [])
+    )
+
+
+def skew_markdown(report: dict[str, Any], html_path: str) -> str:
+    """The steward's summary (Airflow review form body): counts, the table, the options."""
+    rows = report["anomalies"]
+    lines = [
+        f"**{len(rows)} features skewed** in the serving examples of run `{report['run_id']}` "
+        f"({report['active_learners']} active learners, window {report['window'][0]} to {report['window'][1]}) "
+        f"against the training statistics of the champion (model version {report['model_version']}, "
+        f"TFX run `{report['training_run']}`, span {report['training_span']}); "
+        f"{len(report['compared'])} comparisons by the schema's skew comparators.",
+        "",
+        "| check | split | feature | severity | type | description | measured vs threshold |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows[:BODY_ROWS]:
+        description = row["description"].replace("|", "/").replace("\n", " ")
+        lines.append(
+            f"| {row['check']} | {row['split']} | `{row['feature']}` | {row['severity']} | "
+            f"{', '.join(row['types'])} | {description} | {_measured(row)} |"
+        )
+    if len(rows) > BODY_ROWS:
+        lines.append(f"\n… {len(rows) - BODY_ROWS} more in the full report.")
+    lines += [
+        "",
+        f"Full report: `{html_path}`",
+        "",
+        f"The risk list is written ({report['flagged']} learners flagged); no intervention has gone out. "
+        "*Act on scores*: send the interventions for this run. *Hold interventions* (also the default "
+        "when nobody answers in time): send nothing and record why.",
+    ]
+    return "\n".join(lines)
+
+
+def skew_html(report: dict[str, Any]) -> str:
+    """The full report: every skewed feature, then every comparison made (the table of the data review)."""
+    head = (
+        "<tr><th>check</th><th>split</th><th>feature</th><th>severity</th><th>type</th>"
+        "<th>description</th><th>measured vs threshold</th></tr>"
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (
+                r["check"],
+                r["split"],
+                r["feature"],
+                r["severity"],
+                ", ".join(r["types"]),
+                r["description"],
+                _measured(r),
+            )
+        )
+        + "</tr>"
+        for r in report["anomalies"]
+    )
+    compared = "".join(
+        f"<tr><td>{html.escape(c['feature'])}</td><td>{html.escape(c['type'])}</td><td>{c['value']:.4f}</td>"
+        f"<td>{c['threshold']:.4f}</td><td>{'skewed' if c['value'] > c['threshold'] else 'ok'}</td></tr>"
+        for c in report["compared"]
+    )
+    e = html.escape
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Skew review: early-warning run "
+        f"{e(report['run_id'])}</title><style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}</style></head><body>"
+        f"<h1>Skew review: early-warning run {e(report['run_id'])}</h1>"
+        f"<p>Serving examples of {report['active_learners']} active learners, window {e(report['window'][0])} to "
+        f"{e(report['window'][1])}, against the training statistics of the champion (model version "
+        f"{report['model_version']}, TFX run <code>{e(str(report['training_run']))}</code>, span "
+        f"{e(str(report['training_span']))}). {len(report['anomalies'])} features skewed.</p>"
+        f"<table>{head}{body}</table>"
+        "<h2>Every comparison</h2><table><tr><th>feature</th><th>comparator</th><th>measured</th>"
+        f"<th>threshold</th><th></th></tr>{compared}</table>"
+        f"<p>Not compared (not served to the model): {e(', '.join(report['not_compared']) or 'none')}.</p>"
+        "</body></html>\n"
+    )
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Write ``runs/skew-<run>.json`` and ``.html``; return the counts, paths and the steward's summary."""
+    runs = Path(out_dir) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = runs / f"skew-{report['run_id']}.json", runs / f"skew-{report['run_id']}.html"
+    json_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    html_path.write_text(skew_html(report))
+    return {
+        "run_id": report["run_id"],
+        "skew": bool(report["anomalies"]),
+        "anomalies": len(report["anomalies"]),
+        "features": [r["feature"] for r in report["anomalies"]],
+        "compared": len(report["compared"]),
+        "report_json": str(json_path),
+        "report_html": str(html_path),
+        "body": skew_markdown(report, str(html_path)),
+    }
