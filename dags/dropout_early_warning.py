@@ -7,40 +7,35 @@ Daily by default (`DROPOUT_EARLY_WARNING_SCHEDULE=@hourly` for hourly; read when
    training ingestion in its SERVING mode, scores them with the champion (the newest pushed model),
    flags learners at or above `evaluation.threshold` and the top `evaluation.top_fraction`, explains
    each flagged learner in plain language (integrated gradients on the sequence model), writes the
-   risk list to `<warning.out_dir>/risk.sqlite` and `runs/risk-<run id>.csv`, and runs the
-   interventions configured per risk band (`warning.high_actions`, `warning.top_actions`: SMTP e-mail
-   to the learner or course staff, webhook), recording each one.
-2. **outcomes**: for interventions older than `warning.outcome_days`, records whether the learner came
+   risk list to `<warning.out_dir>/risk.sqlite` and `runs/risk-<run id>.csv`, and the TFDV statistics
+   of the serving examples. Nothing is sent yet.
+2. **skew_report**: compares those statistics with the champion's training statistics (the
+   StatisticsGen output of the TFX run that pushed it, found in ML Metadata) by the skew comparators
+   of that run's schema; report `runs/skew-<run id>.json|html`.
+3. **Data stewards** review skew (human in the loop, only when there is skew): *Act on scores* or
+   *Hold interventions* (also the default after 12 hours). No skew, no pause.
+4. **interventions**: the actions configured per risk band (`warning.high_actions`,
+   `warning.top_actions`: SMTP e-mail to the learner or course staff, webhook), each recorded; on hold
+   nothing is sent and the run records who held it and why.
+5. **outcomes**: for interventions older than `warning.outcome_days`, records whether the learner came
    back (any accepted activity in those days), for joining into later training data.
 
-Both run in the TFX environment (`python -m dropout.warning ...`); see `dropout/warning/`.
+Every step runs in the TFX environment (`python -m dropout.warning ...`); see `dropout/warning/` and
+`dags/dropout_airflow/warning.py`.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
 
 import pendulum
-from airflow.sdk import Param, dag, get_current_context, task
-from dropout_airflow.tfx import run_tfx
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Param, dag
+from dropout_airflow import policy
+from dropout_airflow import warning as steps
 
 SCHEDULE = os.environ.get("DROPOUT_EARLY_WARNING_SCHEDULE", "@daily")
-
-
-@task
-def score(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Risk list, reasons and interventions for the newest landing data (TFX env)."""
-    args = ["dropout.warning", "score", "--config", params["config"], "--run-id", get_current_context()["run_id"]]
-    if params.get("as_of"):
-        args += ["--as-of", params["as_of"]]
-    return run_tfx(args)
-
-
-@task
-def outcomes(params: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Did the learners acted on come back? (TFX env)"""
-    return run_tfx(["dropout.warning", "outcomes", "--config", params["config"]])
 
 
 @dag(
@@ -58,7 +53,19 @@ def outcomes(params: dict[str, Any] | None = None) -> dict[str, Any]:
     },
 )
 def dropout_early_warning():
-    score() >> outcomes()
+    report = steps.skew_report(steps.score())
+    steward_review = HITLOperator(
+        task_id="steward_review",
+        subject="Early warning {{ run_id }}: {{ ti.xcom_pull(task_ids='skew_report')['anomalies'] }} features "
+                "skewed against the champion's training data; act on the scores?",
+        body="{{ ti.xcom_pull(task_ids='skew_report')['body'] }}",
+        options=steps.SKEW_OPTIONS,
+        defaults=steps.SKEW_REVIEW_DEFAULT,
+        response_timeout=steps.SKEW_REVIEW_TIMEOUT,
+        assigned_users=policy.hitl_users(policy.STEWARDS),
+    )
+    no_skew = EmptyOperator(task_id="no_skew")
+    steps.check_skew(report) >> [steward_review, no_skew] >> steps.interventions() >> steps.outcomes()
 
 
 dropout_early_warning()
