@@ -405,12 +405,12 @@ def test_hold_sends_nothing_and_is_recorded(world):
     flagged = [r for r in csv.DictReader(open(shifted["summary"]["risk_csv"], newline="")) if r["band"]]
     planned = sum(len(config.high_actions if r["band"] == "high" else config.top_actions) for r in flagged)
     assert len(flagged) == shifted["summary"]["flagged"] >= 3 and planned == held["planned_actions"]
-    assert held["held"] and held["decision"] == job.HOLD_INTERVENTIONS and held["actions"] == {"skipped": planned}
+    assert held["held"] and held["decision"] == job.HOLD_INTERVENTIONS and held["actions"] == {"held": planned}
     with sqlite3.connect(shifted["summary"]["database"]) as con:
         rows = con.execute("SELECT status, detail FROM interventions WHERE run_id = 'run-shifted'").fetchall()
         run_row = con.execute("SELECT decision, decided_by, decision_reason FROM runs WHERE run_id = 'run-shifted'").fetchone()
     assert len(rows) == planned
-    assert {r[0] for r in rows} == {"skipped"}
+    assert {r[0] for r in rows} == {"held"}
     assert all(d == "Hold interventions: app 3.0 changed dwell; scores not trusted" for _, d in rows)
     assert run_row == ("held", "steward", "app 3.0 changed dwell; scores not trusted")
 

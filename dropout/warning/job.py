@@ -154,8 +154,8 @@ def act(config: WarningRun, decision: str | None = None, by: str = "", at: str =
 
     ``decision``: ``NO_SKEW`` (the check found nothing), ``ACT_ON_SCORES`` or ``HOLD_INTERVENTIONS`` (a
     steward's answer). None means: act when the check found no skew, hold otherwise (nobody reviewed
-    the skew). On hold nothing is sent; each planned action is recorded as ``skipped`` with who held it
-    and why, and the run records the decision. Actions already sent for this run are not sent again
+    the skew). On hold nothing is sent; each planned action is recorded as ``held`` with who held it
+    and why (ingestion counts only ``sent``), and the run records the decision. Actions already sent for this run are not sent again
     (a retried task does not e-mail twice).
 
     Raises:
@@ -197,7 +197,7 @@ def act(config: WarningRun, decision: str | None = None, by: str = "", at: str =
             status = "sent"  # sent by an earlier attempt of this run: never twice
         else:
             if hold:
-                status, detail = "skipped", f"{HOLD_INTERVENTIONS}: {reason}"
+                status, detail = "held", f"{HOLD_INTERVENTIONS}: {reason}"
             elif config.channels is None:
                 status, detail = "skipped", "no delivery channels configured"
             else:
