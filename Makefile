@@ -2,12 +2,15 @@
 TFX_PY := .venv-tfx/bin/python
 CONFIG ?= config/default.toml
 
-.PHONY: setup run test test-fast bench style clean
+.PHONY: setup run run-local test test-fast bench style clean
 
 setup:  ## build both environments from the lock files (idempotent)
 	bash scripts/setup.sh
 
-run: setup  ## generate learner logs, run the pipeline on two spans, print where the results are
+run: setup  ## the main job: local Airflow + MLflow, the training DAG on spans 0 and 1, reviews answered by the logged demo policy
+	DEMO_CONFIG=$(CONFIG) bash infra/airflow/run_demo.sh
+
+run-local: setup  ## the same pipeline without Airflow (one process per TFX node, no reviews, no MLflow): two spans, ~7 min
 	$(TFX_PY) -m tfx_pipeline.demo --config $(CONFIG)
 
 AIRFLOW_PY := .venv-airflow/bin/python
@@ -30,8 +33,8 @@ bench: setup  ## benchmarks (figures go into the README)
 serve: setup  ## serve the pushed model with TF Serving's REST API (token: $$DROPOUT_SERVING_TOKEN or work/secrets/serving.token)
 	$(TFX_PY) -m dropout.serving --config $(CONFIG)
 
-warn: setup  ## one early-warning run on the newest landing data: risk list, reasons, interventions
-	$(TFX_PY) -m dropout.warning score --config $(CONFIG)
+warn: setup  ## one early-warning run: risk list, reasons, skew check against the champion's training data, interventions (held when skewed)
+	$(TFX_PY) -m dropout.warning run --config $(CONFIG)
 
 style:  ## lint and type-check the plain-Python core
 	.venv-tfx/bin/ruff check . && .venv-tfx/bin/ruff format --check . && .venv-tfx/bin/mypy
@@ -46,8 +49,7 @@ up:  ## start Airflow locally (SQLite, LocalExecutor) with the project's DAGs; p
 down:  ## stop the local Airflow
 	bash infra/airflow/stop.sh
 
-demo-airflow: setup  ## run the training DAG end to end, answering reviews by the logged demo policy
-	bash infra/airflow/run_demo.sh
+demo-airflow: run  ## the former name of `make run`
 
 browser:  ## Debian chromium + chromium-driver for the browser test (apt-get, needs root; not part of setup)
 	bash scripts/setup-browser.sh
