@@ -1,6 +1,7 @@
 """End to end: the real TFX pipeline on a small generated dataset, two spans, through the per-node runner.
 
 Asserts what each component produced: reconciled ingestion with quarantine equal to the injected faults,
+interventions the early-warning job recorded joined point in time and sliced in the evaluation,
 a blessed and pushed model whose AUC on held-out learners clears a floor the generated signal supports,
 drift flagged for the span that brings a new cohort, safe node re-runs, a servable pushed model, and no
 raw identifier anywhere under the pipeline root, the serving root or ML Metadata.
@@ -8,14 +9,18 @@ raw identifier anywhere under the pipeline root, the serving root or ML Metadata
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
+import random
 import re
 from pathlib import Path
 
 import pytest
 
+from dropout import features as F
 from dropout.generator import RAW_ID_PATTERNS, GeneratorConfig, generate
+from dropout.ingest.pseudonymise import pseudonym
 from dropout.settings import load_settings
 from tfx_pipeline import outputs, runner
 
@@ -26,6 +31,26 @@ LEARNERS = 1200
 WINDOW = 10
 AUC_FLOOR = 0.72  # logistic regression on 10-day totals reaches ~0.88 on this generator; leave room for noise
 RUNS = {0: "e2e-span0", 1: "e2e-span1"}
+INTERVENED, LATE = 100, 20  # learners acted on within span 0, and only during span 1
+
+
+def _seed_store(data_root: Path, db: Path, key: bytes) -> None:
+    """What earlier early-warning runs recorded: INTERVENED learners acted on 2026-09-05 (outcome
+    checked 2026-09-09, came back or not at random), LATE more acted on 2026-09-14 (after span 0)."""
+    from dropout.warning import store
+
+    with (data_root / "learners.csv").open(newline="") as fh:
+        enrolled = [r for r in csv.DictReader(fh) if r["enrolled_on"] <= "2026-09-01"]
+    chosen = random.Random(7).sample(enrolled, INTERVENED + LATE)
+    con = store.connect(db)
+    for i, r in enumerate(chosen):
+        learner, course = pseudonym(r["learner_id"], key), r["course_id"]
+        acted = "2026-09-05" if i < INTERVENED else "2026-09-14"
+        store.record_intervention(con, run_id=f"warn-{acted}", learner=learner, course_id=course, band="high",
+                                  action="email_learner", status="sent", detail="", acted_at=acted, outcome_due=acted)
+        if i < INTERVENED:
+            store.set_outcome(con, f"warn-{acted}", learner, course, i % 2 == 0, "2026-09-09")
+    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +72,9 @@ def world(tmp_path_factory):
         "DROPOUT__MODEL__BATCH_SIZE": "32",
         "DROPOUT__EVALUATION__AUC_FLOOR": "0.6",
         "DROPOUT__EVALUATION__REGRESSION_TOLERANCE": "0.2",
+        "DROPOUT__WARNING__OUT_DIR": str(root / "warning"),
     }
+    _seed_store(root / "data", root / "warning" / "risk.sqlite", env["DROPOUT_PSEUDONYM_KEY"].encode())
     settings = load_settings(REPO / "config" / "default.toml", env=env)
     results = {}
     with pytest.MonkeyPatch.context() as mp:
@@ -113,6 +140,22 @@ def test_pushed_model_serves_examples(world):
     risk = serve(examples=tf.constant(records))["risk"].numpy()
     assert risk.shape == (16, 1)
     assert ((risk >= 0) & (risk <= 1)).all()
+    raw_inputs = tf.saved_model.load(destination).signatures["raw_features"].structured_input_signature[1]
+    assert set(F.INTERVENTION_CONTEXT) <= set(raw_inputs)
+
+
+def test_interventions_recorded_by_the_early_warning_job_reach_training(world):
+    for span, (joined, after) in {0: (INTERVENED, LATE), 1: (INTERVENED + LATE, 0)}.items():
+        report = _outputs(world, span).uri("LearnerExampleGen", "report")
+        counts = json.loads(Path(report, "counts.json").read_text())["interventions"]
+        assert (counts["store"], counts["rows"], counts["joined"], counts["after_window"]) == (
+            "read", INTERVENED + LATE, joined, after), counts
+        assert counts["examples_intervened"] == joined and counts["examples_with_outcome"] == INTERVENED
+    fairness = outputs.read_fairness(_outputs(world, 0).uri("FairnessGate", "blessing"))
+    outcome_slices = {float(row["slice"][F.INTERVENTION_OUTCOME_KEY]): row["metrics"] for row in fairness["slices"]
+                      if set(row["slice"]) == {F.INTERVENTION_OUTCOME_KEY}}
+    assert set(outcome_slices) == {-1.0, 0.0, 1.0}, sorted(outcome_slices)
+    assert sum(m["example_count"] for m in outcome_slices.values()) == outputs.overall_metrics(fairness)["example_count"]
 
 
 def test_drift_flagged_for_the_span_with_a_new_app_version(world):
