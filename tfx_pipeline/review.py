@@ -108,8 +108,21 @@ def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
             "statistics": run.uri("StatisticsGen", "statistics"), "schema": run.uri("ImportSchemaGen", "schema")}
 
 
-def _measured(row: dict[str, Any]) -> str:
+def measured_vs_threshold(row: dict[str, Any]) -> str:
     return "; ".join(f"{m['type']} {m['value']:.4f} > {m['threshold']:.4f}" for m in row.get("measurements", []))
+
+
+def anomaly_table(rows: list[dict[str, Any]]) -> list[str]:
+    """The markdown table a steward sees in a review form (the first ``BODY_ROWS`` rows, then a count)."""
+    lines = ["| check | split | feature | severity | type | description | measured vs threshold |",
+             "|---|---|---|---|---|---|---|"]
+    for row in rows[:BODY_ROWS]:
+        description = row["description"].replace("|", "/").replace("\n", " ")
+        lines.append(f"| {row['check']} | {row['split']} | `{row['feature']}` | {row['severity']} | "
+                     f"{', '.join(row['types'])} | {description} | {measured_vs_threshold(row)} |")
+    if len(rows) > BODY_ROWS:
+        lines.append(f"\n… {len(rows) - BODY_ROWS} more in the full report.")
+    return lines
 
 
 def anomalies_markdown(report: dict[str, Any], html_path: str) -> str:
@@ -119,15 +132,8 @@ def anomalies_markdown(report: dict[str, Any], html_path: str) -> str:
         f"**{len(rows)} anomalies** in span {report['span']} "
         f"(drift measured against span {baseline if baseline is not None else '— none, first span'}).",
         "",
-        "| check | split | feature | severity | type | description | measured vs threshold |",
-        "|---|---|---|---|---|---|---|",
+        *anomaly_table(rows),
     ]
-    for row in rows[:BODY_ROWS]:
-        description = row["description"].replace("|", "/").replace("\n", " ")
-        lines.append(f"| {row['check']} | {row['split']} | `{row['feature']}` | {row['severity']} | "
-                     f"{', '.join(row['types'])} | {description} | {_measured(row)} |")
-    if len(rows) > BODY_ROWS:
-        lines.append(f"\n… {len(rows) - BODY_ROWS} more in the full report.")
     lines += ["", f"Full report: `{html_path}`", "",
               f"*{ACCEPT_AND_UPDATE_SCHEMA}*: train on this span and write a reviewed schema version that "
               f"accepts it (schemas/versions/). *{ACCEPT_ONCE}*: train on it, schema unchanged. "
@@ -141,7 +147,7 @@ def anomalies_html(report: dict[str, Any]) -> str:
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
             r["check"], r["split"], r["feature"], r["severity"], ", ".join(r["types"]), r["description"],
-            _measured(r))) + "</tr>"
+            measured_vs_threshold(r))) + "</tr>"
         for r in report["anomalies"]
     )
     baseline = report["baseline_span"]
@@ -471,7 +477,7 @@ def check_drift(settings: Settings, span: int | None = None, *, max_auc_drop: fl
              if r.get("measurements") or any("COMPARATOR" in t for t in r["types"])]
     comparators = sum(f.HasField("drift_comparator") for f in schema.feature)
     data_reason = (f"data drift in {len(drift)} of {comparators} features: " + "; ".join(
-        f"{r['feature']} {_measured(r) or ', '.join(r['types'])}" for r in drift) if drift else
+        f"{r['feature']} {measured_vs_threshold(r) or ', '.join(r['types'])}" for r in drift) if drift else
         f"no data drift: none of the {comparators} features with a drift comparator is beyond its threshold")
 
     outcomes = Path(data.root) / "outcomes.csv"

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from dropout import features as F
+from tfx_pipeline.review import anomaly_table, measured_vs_threshold
 
 STATS_FILE = "FeatureStats.pb"
-BODY_ROWS = 25  # rows shown in the Airflow review form; the HTML report has all
 
 
 def model_inputs() -> tuple[str, ...]:
@@ -243,13 +243,6 @@ def champion_training(metadata_path: str | Path, pipeline_name: str, champion_di
 # --- The report ----------------------------------------------------------------------------------
 
 
-def _measured(row: dict[str, Any]) -> str:
-    # Same wording as the training DAG's data review (tfx_pipeline.review).
-    return "; ".join(
-        f"{m['type']} {m['value']:.4f} > {m['threshold']:.4f}" for m in row.get("measurements", [])
-    )
-
-
 def skew_markdown(report: dict[str, Any], html_path: str) -> str:
     """The steward's summary (Airflow review form body): counts, the table, the options."""
     rows = report["anomalies"]
@@ -260,17 +253,8 @@ def skew_markdown(report: dict[str, Any], html_path: str) -> str:
         f"TFX run `{report['training_run']}`, span {report['training_span']}); "
         f"{len(report['compared'])} comparisons by the schema's skew comparators.",
         "",
-        "| check | split | feature | severity | type | description | measured vs threshold |",
-        "|---|---|---|---|---|---|---|",
+        *anomaly_table(rows),
     ]
-    for row in rows[:BODY_ROWS]:
-        description = row["description"].replace("|", "/").replace("\n", " ")
-        lines.append(
-            f"| {row['check']} | {row['split']} | `{row['feature']}` | {row['severity']} | "
-            f"{', '.join(row['types'])} | {description} | {_measured(row)} |"
-        )
-    if len(rows) > BODY_ROWS:
-        lines.append(f"\n… {len(rows) - BODY_ROWS} more in the full report.")
     lines += [
         "",
         f"Full report: `{html_path}`",
@@ -299,7 +283,7 @@ def skew_html(report: dict[str, Any]) -> str:
                 r["severity"],
                 ", ".join(r["types"]),
                 r["description"],
-                _measured(r),
+                measured_vs_threshold(r),
             )
         )
         + "</tr>"
