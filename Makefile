@@ -15,9 +15,11 @@ run-local: setup  ## the same pipeline without Airflow (one process per TFX node
 
 AIRFLOW_PY := .venv-airflow/bin/python
 
-test: setup  ## the whole suite in both environments, end-to-end tests included
+test: setup  ## the whole suite in both environments, end-to-end tests included (Airflow and browser too)
 	$(TFX_PY) -m pytest -q
 	$(AIRFLOW_PY) -m pytest -q tests/dags
+	@bash scripts/setup-browser.sh || echo "make test: no chromium, so the browser test will be SKIPPED (see its reason)"
+	$(AIRFLOW_PY) -m pytest -q tests/airflow
 
 test-fast: setup  ## the suite without end-to-end pipeline runs
 	$(TFX_PY) -m pytest -q -m "not e2e"

@@ -41,6 +41,22 @@ def review_record(e2e_root: Path, run_id: str, name: str) -> dict:
     return json.loads((e2e_root / "pipeline" / "reviews" / safe / name).read_text())
 
 
+def mlflow_record(airflow, run_id: str) -> dict:
+    """The complete MLflow run of this DAG run (tracking server's REST API): {"name", "tags", "metrics"}."""
+    uri = airflow.env["DROPOUT__TRACKING__URI"]
+    exp = requests.get(f"{uri}/api/2.0/mlflow/experiments/get-by-name",
+                       params={"experiment_name": "dropout-risk"}, timeout=30).json()["experiment"]
+    found = requests.post(f"{uri}/api/2.0/mlflow/runs/search", timeout=30, json={
+        "experiment_ids": [exp["experiment_id"]],
+        "filter": f"tags.`tfx.pipeline_run_id` = '{run_id}' and tags.`complete` = 'true'"}).json()
+    runs = found.get("runs", [])
+    assert len(runs) == 1, f"expected one complete MLflow run for {run_id}: {found}"
+    data = runs[0]["data"]
+    return {"name": runs[0]["info"].get("run_name", ""),
+            "tags": {t["key"]: t["value"] for t in data.get("tags", [])},
+            "metrics": {m["key"]: m["value"] for m in data.get("metrics", [])}}
+
+
 def pushed_versions(e2e_root: Path) -> list[Path]:
     return sorted((e2e_root / "serving" / "dropout_risk").glob("*")) if (e2e_root / "serving").exists() else []
 
@@ -66,6 +82,9 @@ def test_manager_approval_pushes_the_candidate(airflow, e2e_root):
     assert {(p["task_id"], p["user"], p["status"]) for p in result["probes"]} >= {("manager_approval", "steward", 403)}
     assert review_record(e2e_root, result["run_id"], "run.json")["reason"] == "manual"
     assert len(pushed_versions(e2e_root)) == 1
+    recorded = mlflow_record(airflow, result["run_id"])
+    assert recorded["tags"]["dropout.reason"] == "manual" and recorded["tags"]["airflow.dag_id"] == DAG
+    assert recorded["metrics"]["decision/approved"] == 1.0 and recorded["metrics"]["decision/pushed"] == 1.0
 
 
 def test_steward_rejecting_a_drifted_batch_stops_the_run(airflow, e2e_root):
@@ -81,6 +100,11 @@ def test_steward_rejecting_a_drifted_batch_stops_the_run(airflow, e2e_root):
     assert rejected["run_id"] == result["run_id"]
     report = review_record(e2e_root, result["run_id"], "anomalies.json")
     assert report["span"] == 1 and report["baseline_span"] == 0 and report["anomalies"]
+    # The rejected run is still one MLflow run: data, anomalies and the decision, no model.
+    recorded = mlflow_record(airflow, result["run_id"])
+    assert recorded["tags"]["dropout.data_decision"] == "Reject batch" and "batch rejected" in recorded["name"]
+    assert recorded["metrics"]["decision/data_accepted"] == 0.0 and recorded["metrics"]["validation/drift_anomalies"] >= 1
+    assert "registry.version" not in recorded["tags"]
 
 
 def test_manager_rejection_pushes_nothing(airflow, e2e_root):
