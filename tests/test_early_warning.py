@@ -310,7 +310,24 @@ def test_outcomes_say_who_came_back_in_the_following_days(world):
     expected = {(lr, c): int(any(raw.get((lr, c), {}).get(d, {"events": 0})["events"] > 0 for d in after))
                 for lr, c in flagged}
     assert {(lr, c): back for lr, c, back in recorded} == expected
-    assert world["outcome"] == {"checked": len(flagged), "came_back": sum(expected.values())}
+    assert world["outcome"] == {"checked": len(flagged), "came_back": sum(expected.values()),
+                                "landed_through": after[-1], "waiting_for_landing_data": 0}
+
+
+def test_outcomes_wait_for_the_landing_data_of_the_outcome_days(tmp_path):
+    """A calendar past the outcome window is not enough: without those days' data nobody is judged."""
+    landing = tmp_path / "data" / "landing"
+    for day in ("2026-09-19", "2026-09-20"):
+        (landing / day).mkdir(parents=True)
+    con = store.connect(tmp_path / "out" / "risk.sqlite")
+    store.record_intervention(con, run_id="r1", learner="a" * 64, course_id="C-PY101", band="high",
+                              action="email_learner", status="sent", detail="test", acted_at="2026-09-20",
+                              outcome_due="2026-09-27")
+    con.close()
+    summary = check_outcomes(tmp_path / "data", tmp_path / "out", FIXTURE_KEY, 7, dt.date(2026, 11, 23))
+    assert summary == {"checked": 0, "came_back": 0, "landed_through": "2026-09-20", "waiting_for_landing_data": 1}
+    with sqlite3.connect(tmp_path / "out" / "risk.sqlite") as con:
+        assert con.execute("SELECT came_back, outcome_checked_at FROM interventions").fetchall() == [(None, None)]
 
 
 def test_failed_deliveries_are_reported_not_raised():

@@ -221,10 +221,20 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
     """Record, for each due intervention, whether the learner was active within ``outcome_days`` after it.
 
     The days after the intervention go through the same ingestion (SERVING mode); "came back" means
-    at least one accepted event on one of those days.
+    at least one accepted event on one of those days. An outcome is decided only once the landing data
+    covers all of those days (up to the newest landing day, not just the calendar): days that have
+    not landed yet are not evidence that the learner stayed away. Until then it stays pending. The
+    outcome is stamped with that data day (``outcome_checked_at``), which is what the point-in-time
+    join into later training data compares with window ends (the same as the calendar in production,
+    and still right when older data is replayed).
     """
+    from .examples import newest_landing_day
+
+    landed_through = newest_landing_day(Path(data_root) / "landing")
+    decided_through = min(today, landed_through)
     con = store.connect(out_dir / "risk.sqlite")
-    due = store.due_outcomes(con, today.isoformat())
+    due = store.due_outcomes(con, decided_through.isoformat())
+    pending = store.due_outcomes(con, today.isoformat())
     by_day: dict[str, list[tuple[str, str, str]]] = {}
     for run_id, learner, course, acted_at in due:
         by_day.setdefault(acted_at, []).append((run_id, learner, course))
@@ -237,9 +247,10 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
         for run_id, learner, course in items:
             back = active.get((learner, course), False)
             came_back += int(back)
-            store.set_outcome(con, run_id, learner, course, back, today.isoformat())
+            store.set_outcome(con, run_id, learner, course, back, decided_through.isoformat())
     con.close()
-    return {"checked": len(due), "came_back": came_back}
+    return {"checked": len(due), "came_back": came_back, "landed_through": landed_through.isoformat(),
+            "waiting_for_landing_data": len(pending) - len(due)}
 
 
 def _all_enrolled(data_root: Path, key: bytes, days: int, last: dt.date):
