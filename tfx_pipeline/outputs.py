@@ -37,15 +37,15 @@ class RunOutputs:
         return items[0]["properties"]
 
 
-def _value(v: metadata_store_pb2.Value) -> Any:
+def _value(v: metadata_store_pb2.Value) -> Any:  # type: ignore[name-defined]  # generated protobuf
     kind = v.WhichOneof("value")
     return getattr(v, kind) if kind else None
 
 
 def open_store(metadata_path: str) -> metadata_store.MetadataStore:
-    config = metadata_store_pb2.ConnectionConfig()
+    config = metadata_store_pb2.ConnectionConfig()  # type: ignore[attr-defined]
     config.sqlite.filename_uri = metadata_path
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY  # type: ignore[attr-defined]
     return metadata_store.MetadataStore(config)
 
 
@@ -65,7 +65,7 @@ def run_outputs(metadata_path: str, pipeline_name: str, run_id: str) -> RunOutpu
                 node_of[execution.id] = ctx.name[len(prefix):]
     by_node: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     events = store.get_events_by_execution_ids([e.id for e in executions])
-    outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]  # type: ignore[attr-defined]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
     for event in outputs:
         node = node_of.get(event.execution_id)

@@ -76,7 +76,8 @@ def _input_artifact(store, execution_id: int, key: str):
     from ml_metadata.proto import metadata_store_pb2
 
     events = [e for e in store.get_events_by_execution_ids([execution_id])
-              if e.type == metadata_store_pb2.Event.INPUT and e.path.steps and e.path.steps[0].key == key]
+              if e.type == metadata_store_pb2.Event.INPUT  # type: ignore[attr-defined]
+              and e.path.steps and e.path.steps[0].key == key]
     if not events:
         return None
     return store.get_artifacts_by_id([events[0].artifact_id])[0]
@@ -88,7 +89,8 @@ def collect_anomalies(settings: Settings, run_id: str) -> dict[str, Any]:
 
     pipe = settings.pipeline
     run = outputs.run_outputs(pipe.metadata_path, pipe.name, run_id)
-    rows, not_run = [], []
+    rows: list[dict[str, Any]] = []
+    not_run: list[str] = []
     for check, node in (("schema", "ExampleValidator"), ("drift", "DistributionValidator")):
         try:
             uri = run.uri(node, "anomalies")
@@ -249,7 +251,7 @@ def champion_run(metadata_path: str, pipeline_name: str, exclude_run: str) -> st
               if a.custom_properties.get("pushed") and a.custom_properties["pushed"].int_value == 1]
     for artifact in sorted(pushed, key=lambda a: a.create_time_since_epoch, reverse=True):
         for event in store.get_events_by_artifact_ids([artifact.id]):
-            if event.type != metadata_store_pb2.Event.OUTPUT:
+            if event.type != metadata_store_pb2.Event.OUTPUT:  # type: ignore[attr-defined]
                 continue
             for ctx in store.get_contexts_by_execution(event.execution_id):
                 if ctx.type_id == store.get_context_type("pipeline_run").id and ctx.name != exclude_run:
@@ -460,7 +462,7 @@ def check_drift(settings: Settings, span: int | None = None, *, max_auc_drop: fl
     if span is None or span <= champion["span"]:
         result["reason"] = f"no retrain needed: no complete span newer than the champion's span {champion['span']}"
         return result
-    ingest = dict(first_day=datetime.date.fromisoformat(data.first_day), span=span, window_days=data.window_days,
+    ingest: dict[str, Any] = dict(first_day=datetime.date.fromisoformat(data.first_day), span=span, window_days=data.window_days,
                   key=pseudonym_key(settings.ingestion), clock_skew_minutes=settings.ingestion.clock_skew_minutes,
                   eval_fraction=settings.ingestion.eval_fraction, label_column=data.label_column)
     examples = ingest_span(f"{data.root}/landing", f"{data.root}/learners.csv", None, mode="serving",
