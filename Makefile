@@ -15,11 +15,12 @@ run-local: setup  ## the same pipeline without Airflow (one process per TFX node
 
 AIRFLOW_PY := .venv-airflow/bin/python
 
-# The Airflow tests keep about one core busy (one TFX task at a time), so the two long suites run side by side.
+# The Airflow tests keep about one core busy (one TFX task at a time), so the two long suites run side by side
+# (their progress lines interleave; each prints its own summary and failures).
 test: setup  ## the whole suite in both environments, end-to-end tests included (Airflow and browser too)
 	$(AIRFLOW_PY) -m pytest -q tests/dags
 	@bash scripts/setup-browser.sh || echo "make test: no chromium, so the browser test will be SKIPPED (see its reason)"
-	$(MAKE) --no-print-directory -j2 --output-sync=line test-tfx-suite test-airflow-suite
+	$(MAKE) --no-print-directory -j2 test-tfx-suite test-airflow-suite
 
 .PHONY: test-tfx-suite test-airflow-suite
 test-tfx-suite:
