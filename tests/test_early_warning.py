@@ -34,9 +34,9 @@ import pytest
 import tensorflow_data_validation as tfdv
 from tensorflow_data_validation.statistics import stats_impl
 
-from components.learner_example_gen.executor import to_list_columns
 from dropout import features as F
 from dropout.generator import GeneratorConfig, generate
+from dropout.ingest.aggregate import to_list_columns
 from dropout.ingest.pseudonymise import pseudonym
 from dropout.ingest.span import ingest_span
 from dropout.serving.fixture_model import FIXTURE_KEY, export_models

@@ -377,7 +377,7 @@ def score_examples(model_dir: str, examples, batch_size: int = 512):
     import tensorflow as tf
     from tfx_bsl.coders import example_coder
 
-    from components.learner_example_gen.executor import to_list_columns
+    from dropout.ingest.aggregate import to_list_columns
 
     serve = tf.saved_model.load(model_dir).signatures["serving_default"]
     scores = []
@@ -444,8 +444,8 @@ def check_drift(settings: Settings, span: int | None = None, *, max_auc_drop: fl
     import tensorflow_data_validation as tfdv
     from tensorflow_data_validation.statistics import stats_impl
 
-    from components.learner_example_gen.executor import to_list_columns
     from dropout.ingest import ingest_span
+    from dropout.ingest.aggregate import to_list_columns
     from dropout.settings import pseudonym_key
     from tfx_pipeline import outputs
     from tfx_pipeline import schema as schema_lib

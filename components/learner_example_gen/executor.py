@@ -18,33 +18,11 @@ from tfx_bsl.coders import example_coder
 
 from dropout.features import SPAN_KEY
 from dropout.ingest import ingest_span
+from dropout.ingest.aggregate import to_list_columns
 from dropout.settings import IngestionSettings, pseudonym_key
 
 MODES = ("training", "serving")
 _SPLIT_COLUMN = "split"
-
-
-def to_list_columns(table: pa.Table) -> pa.RecordBatch:
-    """Wrap every scalar column in a one-element list, as tf.Example features are lists.
-
-    Strings become binary lists, integers int64 lists, floats float32 lists; list columns pass through.
-    """
-    arrays, names = [], []
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        column = column.combine_chunks()
-        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            arrays.append(column)
-        else:
-            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-                column = column.cast(pa.binary())
-            elif pa.types.is_integer(column.type):
-                column = column.cast(pa.int64())
-            elif pa.types.is_floating(column.type):
-                column = column.cast(pa.float32())
-            offsets = pa.array(range(len(column) + 1), type=pa.int32())
-            arrays.append(pa.ListArray.from_arrays(offsets, column))
-        names.append(name)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
 
 
 def write_split(table: pa.Table, split_dir: Path) -> int:

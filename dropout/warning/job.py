@@ -232,7 +232,7 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
 
     landed_through = newest_landing_day(Path(data_root) / "landing")
     decided_through = min(today, landed_through)
-    con = store.connect(out_dir / "risk.sqlite")
+    con = store.connect(store.store_path(out_dir))
     due = store.due_outcomes(con, decided_through.isoformat())
     pending = store.due_outcomes(con, today.isoformat())
     by_day: dict[str, list[tuple[str, str, str]]] = {}

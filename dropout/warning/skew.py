@@ -24,7 +24,6 @@ review (``tfx_pipeline.review``).
 from __future__ import annotations
 
 import html
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,30 +46,26 @@ def serving_batch(columns: dict[str, np.ndarray], keys: tuple[str, ...] | None =
     """The serving examples as the Arrow batch TFDV reads for tf.Examples: every feature a list column.
 
     Per-day features (``[n, window_days]``) become float lists of ``window_days`` values, categorical
-    context one-value binary lists, numeric context one-value float lists. Keys missing from
+    context one-value binary lists, numeric context one-value float lists (ingestion's own
+    ``list_column`` and ``to_list_columns``, as LearnerExampleGen writes them). Keys missing from
     ``columns`` are left out (and so are not compared).
     """
     import pyarrow as pa
 
-    arrays, names = [], []
+    from dropout.ingest.aggregate import list_column, to_list_columns
+
+    table = {}
     for key in keys or model_inputs():
         if key not in columns:
             continue
         values = np.asarray(columns[key])
-        n = len(values)
         if values.ndim == 2:
-            width = values.shape[1]
-            offsets = pa.array(np.arange(0, n * width + 1, width, dtype=np.int32))
-            arrays.append(pa.ListArray.from_arrays(offsets, pa.array(values.astype(np.float32).reshape(-1))))
+            table[key] = list_column(values)
+        elif values.dtype == object or values.dtype.kind in "SU":
+            table[key] = pa.array([str(v) for v in values], pa.string())
         else:
-            offsets = pa.array(np.arange(n + 1, dtype=np.int32))
-            if values.dtype == object or values.dtype.kind in "SU":
-                flat = pa.array([str(v).encode() for v in values], pa.binary())
-            else:
-                flat = pa.array(values.astype(np.float32))
-            arrays.append(pa.ListArray.from_arrays(offsets, flat))
-        names.append(key)
-    return pa.RecordBatch.from_arrays(arrays, names=names)
+            table[key] = pa.array(values.astype(np.float32))
+    return to_list_columns(pa.table(table))
 
 
 def serving_statistics(columns: dict[str, np.ndarray]):
@@ -185,9 +180,7 @@ def champion_training(metadata_path: str | Path, pipeline_name: str, champion_di
     """
     from ml_metadata.proto import metadata_store_pb2
 
-    # Imported by name: mypy (files = dropout) would otherwise follow into tfx_pipeline.outputs, whose
-    # generated-protobuf attributes it cannot see.
-    outputs = importlib.import_module("tfx_pipeline.outputs")
+    from tfx_pipeline import outputs
 
     if not Path(metadata_path).is_file():
         raise LookupError(
