@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
+import _worlds  # tests/_worlds.py
 import pytest
 
 from dropout.settings import load_settings
@@ -37,15 +38,8 @@ def world(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("beam-workers")
     generate(root / "data", GeneratorConfig(learners=300, days=10, seed=4))
-    settings = load_settings(REPO / "config" / "default.toml", env={
-        "DROPOUT_PSEUDONYM_KEY": "beam-workers-test-key",
-        "DROPOUT__DATA__ROOT": str(root / "data"),
-        "DROPOUT__PIPELINE__ROOT": str(root / "pipeline"),
-        "DROPOUT__PIPELINE__METADATA_PATH": str(root / "metadata" / "metadata.sqlite"),
-        "DROPOUT__PIPELINE__SERVING_ROOT": str(root / "serving"),
-        "DROPOUT__PIPELINE__BEAM_WORKERS": "2",
-        "DROPOUT__WARNING__OUT_DIR": str(root / "warning"),
-    })
+    settings = load_settings(REPO / "config" / "default.toml",
+                             env=_worlds.world_env(root, "beam-workers-test-key", DROPOUT__PIPELINE__BEAM_WORKERS="2"))
     assert settings.pipeline.beam_workers == 2
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DROPOUT_PSEUDONYM_KEY", "beam-workers-test-key")  # the ExampleGen executor reads it

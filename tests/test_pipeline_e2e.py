@@ -16,6 +16,7 @@ import random
 import re
 from pathlib import Path
 
+import _worlds  # tests/_worlds.py
 import pytest
 
 from dropout import features as F
@@ -61,19 +62,14 @@ def world(tmp_path_factory):
         GeneratorConfig(learners=LEARNERS, days=2 * WINDOW, seed=3, malformed_rate=0.003, duplicate_rate=0.005,
                         clock_skew_rate=0.01, drift_cohort_from_day=WINDOW, app_version_change_day=WINDOW),
     )
-    env = {
-        "DROPOUT_PSEUDONYM_KEY": "e2e-test-key",
-        "DROPOUT__DATA__ROOT": str(root / "data"),
-        "DROPOUT__PIPELINE__ROOT": str(root / "pipeline"),
-        "DROPOUT__PIPELINE__METADATA_PATH": str(root / "metadata" / "metadata.sqlite"),
-        "DROPOUT__PIPELINE__SERVING_ROOT": str(root / "serving"),
-        "DROPOUT__PIPELINE__BEAM_WORKERS": "0",
-        "DROPOUT__MODEL__EPOCHS": "12",
-        "DROPOUT__MODEL__BATCH_SIZE": "32",
-        "DROPOUT__EVALUATION__AUC_FLOOR": "0.6",
-        "DROPOUT__EVALUATION__REGRESSION_TOLERANCE": "0.2",
-        "DROPOUT__WARNING__OUT_DIR": str(root / "warning"),
-    }
+    env = _worlds.world_env(
+        root, "e2e-test-key",
+        DROPOUT__PIPELINE__BEAM_WORKERS="0",
+        DROPOUT__MODEL__EPOCHS="12",
+        DROPOUT__MODEL__BATCH_SIZE="32",
+        DROPOUT__EVALUATION__AUC_FLOOR="0.6",
+        DROPOUT__EVALUATION__REGRESSION_TOLERANCE="0.2",
+    )
     _seed_store(root / "data", root / "warning" / "risk.sqlite", env["DROPOUT_PSEUDONYM_KEY"].encode())
     settings = load_settings(REPO / "config" / "default.toml", env=env)
     results = {}

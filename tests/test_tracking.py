@@ -21,6 +21,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import _worlds  # tests/_worlds.py
 import pytest
 
 from dropout.settings import load_settings
@@ -75,12 +76,7 @@ def auth_server(tmp_path_factory):
 
 
 def _settings(root: Path, uri: str, tag: str, **extra: str):
-    env = {
-        "DROPOUT_PSEUDONYM_KEY": "tracking-test-key",
-        "DROPOUT__DATA__ROOT": str(root / "data"),
-        "DROPOUT__PIPELINE__ROOT": str(root / "pipeline"),
-        "DROPOUT__PIPELINE__METADATA_PATH": str(root / "metadata" / "metadata.sqlite"),
-        "DROPOUT__PIPELINE__SERVING_ROOT": str(root / "serving"),
+    env = _worlds.world_env(root, "tracking-test-key", **{
         "DROPOUT__MODEL__EPOCHS": str(EPOCHS),
         "DROPOUT__MODEL__BATCH_SIZE": "32",
         "DROPOUT__MODEL__LSTM_UNITS": "8",
@@ -94,7 +90,7 @@ def _settings(root: Path, uri: str, tag: str, **extra: str):
         "DROPOUT__TRACKING__REGISTERED_MODEL": f"dropout_risk_test_{tag}",
         "DROPOUT__TRACKING__HTTP_RETRIES": "1",
         **extra,
-    }
+    })
     return load_settings(REPO / "config" / "default.toml", env=env)
 
 
