@@ -10,14 +10,14 @@ setup:  ## build both environments from the lock files (idempotent)
 run: setup  ## the main job: local Airflow + MLflow, the training DAG on spans 0 and 1, reviews answered by the logged demo policy
 	DEMO_CONFIG=$(CONFIG) bash infra/airflow/run_demo.sh
 
-run-local: setup  ## the same pipeline without Airflow (one process per TFX node, no reviews, no MLflow): two spans, ~7 min
-	$(TFX_PY) -m tfx_pipeline.demo --config $(CONFIG)
+run-local: setup  ## the same pipeline without Airflow (no reviews, no MLflow): two spans
+	$(TFX_PY) -m lab.demo --config $(CONFIG)
 
 AIRFLOW_PY := .venv-airflow/bin/python
 
 # The Airflow tests keep about one core busy (one TFX task at a time), so the two long suites run side by side
 # (their progress lines interleave; each prints its own summary and failures).
-test: setup  ## the whole suite in both environments, end-to-end tests included (Airflow and browser too)
+test: setup style  ## style, then the whole suite in both environments, end-to-end tests included (Airflow and browser too)
 	$(AIRFLOW_PY) -m pytest -q tests/dags
 	@bash scripts/setup-browser.sh || echo "make test: no chromium, so the browser test will be SKIPPED (see its reason)"
 	$(MAKE) --no-print-directory -j2 test-tfx-suite test-airflow-suite
@@ -46,8 +46,11 @@ serve: setup  ## serve the pushed model with TF Serving's REST API (token: $$DRO
 warn: setup  ## one early-warning run: risk list, reasons, skew check against the champion's training data, interventions (held when skewed)
 	$(TFX_PY) -m dropout.warning run --config $(CONFIG)
 
-style:  ## lint and type-check the plain-Python core
-	.venv-tfx/bin/ruff check . && .venv-tfx/bin/ruff format --check . && .venv-tfx/bin/mypy
+style: setup  ## ruff (lint, format), mypy over the product, the DAG helpers and the lab, import-linter (layers)
+	.venv-tfx/bin/ruff check .
+	.venv-tfx/bin/ruff format --check .
+	PYTHONPATH=dags .venv-tfx/bin/mypy
+	PYTHONPATH=dags .venv-tfx/bin/lint-imports
 
 clean:  ## remove generated data, pipeline outputs and metadata (keeps environments and the key)
 	rm -rf work/data work/pipeline work/metadata work/serving
@@ -69,7 +72,7 @@ test-airflow: setup browser  ## Airflow end to end: reviews via REST API, drift 
 
 .PHONY: rollback oulad bench-oulad
 rollback: setup  ## move the registry's champion alias back (or to VERSION=N) and push that model again
-	$(TFX_PY) -m tfx_pipeline.tracking rollback $(if $(VERSION),--to-version $(VERSION))
+	$(TFX_PY) -m dropout.registry rollback $(if $(VERSION),--to-version $(VERSION))
 
 oulad: setup  ## real learners (OULAD): our model vs gradient-boosted trees vs total clicks, 2/4/8/12 weeks (~1 h)
 	$(TFX_PY) benchmarks/oulad_compare.py

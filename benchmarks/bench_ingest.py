@@ -2,7 +2,7 @@
 
 Generates its own landing data (DuckDB writes it, vectorised: a 10M-event zone takes seconds), then
 runs ``ingest_span`` in a fresh child process per measurement so that peak RSS is that run's own.
-With ``--source generator`` it uses ``dropout.generator.generate`` instead (realistic, slower to
+With ``--source generator`` it uses ``lab.generator.generate`` instead (realistic, slower to
 write); the event count then follows from learners x days.
 
     .venv-tfx/bin/python benchmarks/bench_ingest.py                      # 1M and 10M, JSONL and CSV, 1 and 2 threads
@@ -73,14 +73,14 @@ def write_builtin(root: Path, events: int, learners: int, days: int, fmt: str) -
 
 
 def write_generator(root: Path, learners: int, days: int, fmt: str) -> None:
-    from dropout.generator import GeneratorConfig, generate
+    from lab.generator import GeneratorConfig, generate
 
     generate(root, GeneratorConfig(learners=learners, days=days, format=fmt, first_day=FIRST_DAY.isoformat()))
 
 
 def child(root: Path, days: int, threads: int) -> None:
     """Run one ingestion and print its measurements as JSON (called in a fresh process)."""
-    from dropout.ingest import ingest_span
+    from dropout.ingestion import ingest_span
 
     before = resource.getrusage(resource.RUSAGE_SELF)
     cpu_before = before.ru_utime + before.ru_stime

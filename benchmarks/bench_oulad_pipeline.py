@@ -3,9 +3,9 @@
 Data: Kuzilek J., Hlosta M., Zdrahal Z., *Open University Learning Analytics dataset*, Scientific
 Data 4, 170171 (2017), CC BY 4.0.
 
-Maps OULAD with a cutoff of ``--weeks`` weeks (``dropout.ingest.oulad``; timed on its own), then runs
+Maps OULAD with a cutoff of ``--weeks`` weeks (``lab.oulad.mapping``; timed on its own), then runs
 every node of one pipeline run of ``config/oulad.toml`` as its own process, exactly as the Airflow
-tasks do (``python -m tfx_pipeline.runner node <id> --run-id <id>``), and reads each process's wall
+tasks do (``python -m dropout.pipeline node <id> --run-id <id>``), and reads each process's wall
 time, CPU time and peak RSS (``os.wait4``).
 
     .venv-tfx/bin/python benchmarks/bench_oulad_pipeline.py                 # 4 weeks (+ 4 before the start)
@@ -45,8 +45,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=None, help="data and outputs here (default: a temp dir)")
     args = parser.parse_args()
 
-    from dropout.ingest import oulad
-    from dropout.settings import load_settings
+    from dropout.contract.settings import load_settings
+    from lab.oulad import mapping as oulad
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-oulad-"))
     data = work / "data"
@@ -81,7 +81,7 @@ def main() -> int:
                 "-W",
                 "ignore",
                 "-m",
-                "tfx_pipeline.runner",
+                "dropout.pipeline",
                 "--config",
                 args.config,
                 "--span",

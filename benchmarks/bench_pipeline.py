@@ -2,7 +2,7 @@
 
 Generates ``--learners`` x ``--days`` of landing data with the seeded generator (timed on its own),
 then runs every node of one pipeline run as its own process, exactly as the Airflow tasks do
-(``python -m tfx_pipeline.runner node <id> --run-id <id>``), and reads each process's wall time
+(``python -m dropout.pipeline node <id> --run-id <id>``), and reads each process's wall time
 and peak RSS (``os.wait4``; Beam's multi-processing workers are the node's children and are
 included once reaped).
 
@@ -29,7 +29,9 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--learners", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=60)
     parser.add_argument("--span", type=int, default=0)
@@ -52,23 +54,44 @@ def main() -> int:
     generate_s = time.monotonic() - started
 
     env = dict(os.environ)
-    env.update({
-        "DROPOUT_PSEUDONYM_KEY": env.get("DROPOUT_PSEUDONYM_KEY", "benchmark-key"),
-        "DROPOUT__DATA__ROOT": str(data),
-        "DROPOUT__DATA__WINDOW_DAYS": str(args.window_days),
-        "DROPOUT__PIPELINE__ROOT": str(work / "pipeline"),
-        "DROPOUT__PIPELINE__METADATA_PATH": str(work / "metadata.sqlite"),
-        "DROPOUT__PIPELINE__SERVING_ROOT": str(work / "serving"),
-        "DROPOUT__PIPELINE__BEAM_WORKERS": str(args.beam_workers),
-        "DROPOUT__MODEL__EPOCHS": str(args.epochs),
-        "DROPOUT__MODEL__BATCH_SIZE": str(args.batch_size),
-        "PYTHONWARNINGS": "ignore",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    })
-    graph = json.loads(subprocess.run(
-        [sys.executable, "-W", "ignore", "-m", "tfx_pipeline.runner", "--config", str(REPO / "config/default.toml"),
-         "--span", str(args.span), "graph"], env=env, capture_output=True, text=True, check=True, cwd=REPO,
-    ).stdout.strip().splitlines()[-1])
+    env.update(
+        {
+            "DROPOUT_PSEUDONYM_KEY": env.get("DROPOUT_PSEUDONYM_KEY", "benchmark-key"),
+            "DROPOUT__DATA__ROOT": str(data),
+            "DROPOUT__DATA__WINDOW_DAYS": str(args.window_days),
+            "DROPOUT__PIPELINE__ROOT": str(work / "pipeline"),
+            "DROPOUT__PIPELINE__METADATA_PATH": str(work / "metadata.sqlite"),
+            "DROPOUT__PIPELINE__SERVING_ROOT": str(work / "serving"),
+            "DROPOUT__PIPELINE__BEAM_WORKERS": str(args.beam_workers),
+            "DROPOUT__MODEL__EPOCHS": str(args.epochs),
+            "DROPOUT__MODEL__BATCH_SIZE": str(args.batch_size),
+            "PYTHONWARNINGS": "ignore",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+        }
+    )
+    graph = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-W",
+                "ignore",
+                "-m",
+                "dropout.pipeline",
+                "--config",
+                str(REPO / "config/default.toml"),
+                "--span",
+                str(args.span),
+                "graph",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     run_id = f"bench-{args.learners}-{int(time.time())}"
     rows = []
     total_started = time.monotonic()
@@ -77,24 +100,49 @@ def main() -> int:
         rows.append(row)
         print(f"{node:24s} {row['wall_s']:8.1f} s  peak RSS {row['peak_rss_mib']:8.0f} MiB", flush=True)
     total = time.monotonic() - total_started
-    summary = {"learners": args.learners, "days": args.days, "landing_lines": lines, "window_days": args.window_days,
-               "beam_workers": args.beam_workers, "epochs": args.epochs, "generate_s": round(generate_s, 1),
-               "pipeline_s": round(total, 1), "nodes": rows, "cores": os.cpu_count(), "workdir": str(work)}
+    summary = {
+        "learners": args.learners,
+        "days": args.days,
+        "landing_lines": lines,
+        "window_days": args.window_days,
+        "beam_workers": args.beam_workers,
+        "epochs": args.epochs,
+        "generate_s": round(generate_s, 1),
+        "pipeline_s": round(total, 1),
+        "nodes": rows,
+        "cores": os.cpu_count(),
+        "workdir": str(work),
+    }
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def _generate(data: str, learners: int, days: int) -> None:
-    from dropout.generator import GeneratorConfig, generate
+    from lab.generator import GeneratorConfig, generate
 
-    generate(Path(data), GeneratorConfig(learners=learners, days=days, seed=1, malformed_rate=0.001,
-                                         duplicate_rate=0.002))
+    generate(
+        Path(data),
+        GeneratorConfig(learners=learners, days=days, seed=1, malformed_rate=0.001, duplicate_rate=0.002),
+    )
 
 
 def timed_node(env: dict[str, str], node: str, run_id: str, span: int, config: str | None = None) -> dict:
     """Run one node in a child process; wall time and the peak RSS of it and its reaped children."""
-    cmd = [sys.executable, "-W", "ignore", "-m", "tfx_pipeline.runner", "--config",
-           config or str(REPO / "config/default.toml"), "--span", str(span), "node", node, "--run-id", run_id]
+    cmd = [
+        sys.executable,
+        "-W",
+        "ignore",
+        "-m",
+        "dropout.pipeline",
+        "--config",
+        config or str(REPO / "config/default.toml"),
+        "--span",
+        str(span),
+        "node",
+        node,
+        "--run-id",
+        run_id,
+    ]
     log = tempfile.TemporaryFile()
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
@@ -104,8 +152,12 @@ def timed_node(env: dict[str, str], node: str, run_id: str, span: int, config: s
         log.seek(0)
         sys.stderr.write(log.read().decode(errors="replace")[-5000:])
         raise SystemExit(f"{node} failed")
-    return {"node": node, "wall_s": round(wall, 1), "peak_rss_mib": round(usage.ru_maxrss / 1024, 0),
-            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1)}
+    return {
+        "node": node,
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 0),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+    }
 
 
 if __name__ == "__main__":

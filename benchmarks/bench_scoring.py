@@ -26,17 +26,23 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", help="<serving_root>/dropout_risk (default: export a small model first)")
+    parser.add_argument(
+        "--model-dir", help="<serving_root>/dropout_risk (default: export a small model first)"
+    )
     parser.add_argument("--learners", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=2048)
-    parser.add_argument("--explain", type=int, default=1000, help="flagged learners to explain (IG, 16 steps)")
+    parser.add_argument(
+        "--explain", type=int, default=1000, help="flagged learners to explain (IG, 16 steps)"
+    )
     args = parser.parse_args()
 
-    from dropout import features as F
-    from dropout.serving.fixture_model import FIXTURE_KEY, export_models, ingest_generated
+    from dropout.contract import features as F
+    from dropout.contract.settings import EvaluationSettings
+    from dropout.pipeline import champion as champion_lib
     from dropout.warning import reasons as R
     from dropout.warning import scoring
     from dropout.warning.examples import serving_examples
+    from lab.fixture_model import FIXTURE_KEY, export_models, ingest_generated
 
     work = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
     model_dir = Path(args.model_dir) if args.model_dir else work / "serving" / "dropout_risk"
@@ -47,24 +53,31 @@ def main() -> None:
     pick = np.random.default_rng(0).integers(0, len(pool[F.LEARNER_KEY]), size=args.learners)
     columns = {k: v[pick] for k, v in pool.items()}
 
-    champion = scoring.load_champion(model_dir)
-    scoring.score(champion, {k: v[:64] for k, v in columns.items()})  # first call traces; not timed
+    champion = champion_lib.load(model_dir)
+    champion_lib.score(champion, {k: v[:64] for k, v in columns.items()})  # first call traces; not timed
     cpu0, t0 = time.process_time(), time.perf_counter()
-    risk = scoring.score(champion, columns, batch_size=args.batch_size)
+    risk = champion_lib.score(champion, columns, batch_size=args.batch_size)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    rank, band = scoring.rank_and_flag(risk, 0.8, 0.1)
+    evaluation = EvaluationSettings()  # the default operating threshold and top fraction
+    rank, band = scoring.rank_and_flag(risk, evaluation.threshold, evaluation.top_fraction)
     flagged = np.flatnonzero(band != "")[: args.explain]
     t1 = time.perf_counter()
     attributions, _, _ = scoring.integrated_gradients(champion, columns, flagged)
     for j, i in enumerate(flagged):
         row = {k: columns[k][i] for k in F.sequence_keys()}
-        R.reason(row, R.group_attributions({k: v[j] for k, v in attributions.items()}, row[F.ENROLLED_MASK_KEY]))
+        R.reason(
+            row, R.group_attributions({k: v[j] for k, v in attributions.items()}, row[F.ENROLLED_MASK_KEY])
+        )
     explain = time.perf_counter() - t1
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scored {args.learners:,} learners in {wall:.1f} s wall, {cpu:.1f} CPU-s: "
-          f"{args.learners / wall:,.0f} learners/s ({args.learners / cpu:,.0f} per CPU-second), batch {args.batch_size}")
-    print(f"flagged {int((band != '').sum()):,}; explained {len(flagged):,} with integrated gradients (16 steps) "
-          f"in {explain:.1f} s: {len(flagged) / explain:,.0f} learners/s")
+    print(
+        f"scored {args.learners:,} learners in {wall:.1f} s wall, {cpu:.1f} CPU-s: "
+        f"{args.learners / wall:,.0f} learners/s ({args.learners / cpu:,.0f} per CPU-second), batch {args.batch_size}"
+    )
+    print(
+        f"flagged {int((band != '').sum()):,}; explained {len(flagged):,} with integrated gradients (16 steps) "
+        f"in {explain:.1f} s: {len(flagged) / explain:,.0f} learners/s"
+    )
     print(f"peak RSS {rss:,.0f} MiB")
 
 

@@ -8,7 +8,7 @@ Each request carries one learner (``raw_features`` signature, row form).
 
     python benchmarks/bench_serving.py --model-dir /tmp/serving/dropout_risk --rates 10 25 50 100 200
 
-Without ``--model-dir`` a small model is exported first with ``dropout.serving.fixture_model``.
+Without ``--model-dir`` a small model is exported first with ``lab.fixture_model``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TOKEN = "bench-serving-token"
 def _instances(n: int) -> list[dict]:
     import numpy as np
 
-    from dropout import features as F
+    from dropout.contract import features as F
 
     rng = np.random.default_rng(0)
     out = []
@@ -42,9 +42,20 @@ def _instances(n: int) -> list[dict]:
         inst = {k: (rng.poisson(2, 10) * active).astype(float).tolist() for k in F.SEQUENCE_FEATURES}
         inst["mean_dwell_seconds"] = (rng.uniform(20, 900, 10) * active).round().tolist()
         inst["video_completion_rate"] = (rng.uniform(size=10) * active).round(2).tolist()
-        inst.update({F.ACTIVE_MASK_KEY: active.tolist(), F.ENROLLED_MASK_KEY: enrolled.tolist(),
-                     "course_id": "C-PY101", "cohort": "2026-09", "region": "EU", "device": "web", "plan": "free",
-                     "price": 0.0, F.INTERVENTIONS_KEY: 0.0, F.INTERVENTION_OUTCOME_KEY: -1.0})
+        inst.update(
+            {
+                F.ACTIVE_MASK_KEY: active.tolist(),
+                F.ENROLLED_MASK_KEY: enrolled.tolist(),
+                "course_id": "C-PY101",
+                "cohort": "2026-09",
+                "region": "EU",
+                "device": "web",
+                "plan": "free",
+                "price": 0.0,
+                F.INTERVENTIONS_KEY: 0.0,
+                F.INTERVENTION_OUTCOME_KEY: -1.0,
+            }
+        )
         out.append(inst)
     return out
 
@@ -93,21 +104,39 @@ async def _stage(url: str, rate: float, seconds: float, max_in_flight: int, bodi
     latencies.sort()
 
     def pct(p: float) -> float:
-        return round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1) if latencies else float("nan")
+        return (
+            round(1000 * latencies[min(len(latencies) - 1, int(p * len(latencies)))], 1)
+            if latencies
+            else float("nan")
+        )
 
-    return {"target_rps": rate, "sent": len(tasks), "ok": len(latencies), "errors": errors, "not_sent_backlog": dropped,
-            "throughput_rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+    return {
+        "target_rps": rate,
+        "sent": len(tasks),
+        "ok": len(latencies),
+        "errors": errors,
+        "not_sent_backlog": dropped,
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
 
 
 def load_main(args: argparse.Namespace) -> None:
-    bodies = [json.dumps({"signature_name": "raw_features", "instances": [inst]}).encode() for inst in _instances(64)]
+    bodies = [
+        json.dumps({"signature_name": "raw_features", "instances": [inst]}).encode()
+        for inst in _instances(64)
+    ]
     url = f"http://127.0.0.1:{args.port}/v1/models/dropout_risk:predict"
     import urllib.request
 
     for label in ("stable", "canary"):  # the first call of each version traces its function: not timed
         for body in bodies[:3]:
-            req = urllib.request.Request(url.replace(":predict", f"/labels/{label}:predict"), data=body,
-                                         headers={"Authorization": f"Bearer {TOKEN}"})
+            req = urllib.request.Request(
+                url.replace(":predict", f"/labels/{label}:predict"),
+                data=body,
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
             urllib.request.urlopen(req, timeout=120).read()
     for rate in args.rates:
         result = asyncio.run(_stage(url, rate, args.seconds, args.max_in_flight, bodies))
@@ -137,16 +166,25 @@ def main() -> None:
 
     model_dir = Path(args.model_dir) if args.model_dir else None
     if model_dir is None:
-        from dropout.serving.fixture_model import export_models
+        from lab.fixture_model import export_models
 
         model_dir = Path(tempfile.mkdtemp(prefix="bench-serving-")) / "serving" / "dropout_risk"
         export_models(model_dir, [1])
     port = _free_port()
-    env = {**os.environ, "DROPOUT_SERVING_TOKEN": TOKEN, "DROPOUT__SERVING__PORT": str(port),
-           "DROPOUT__SERVING__MAX_BATCH_SIZE": str(args.max_batch_size),
-           "DROPOUT__SERVING__BATCH_TIMEOUT_MS": str(args.batch_timeout_ms)}
-    server = subprocess.Popen([sys.executable, "-m", "dropout.serving", "--model-dir", str(model_dir)], cwd=REPO,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DROPOUT_SERVING_TOKEN": TOKEN,
+        "DROPOUT__SERVING__PORT": str(port),
+        "DROPOUT__SERVING__MAX_BATCH_SIZE": str(args.max_batch_size),
+        "DROPOUT__SERVING__BATCH_TIMEOUT_MS": str(args.batch_timeout_ms),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dropout.serving", "--model-dir", str(model_dir)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         import urllib.request
 
@@ -160,18 +198,37 @@ def main() -> None:
             if time.time() > deadline or server.poll() is not None:
                 raise SystemExit("server did not come up")
             time.sleep(1)
-        print(f"server up (model {model_dir}); max_batch_size={args.max_batch_size}, "
-              f"batch_timeout_ms={args.batch_timeout_ms}; load from a separate process", flush=True)
-        cmd = [sys.executable, __file__, "--load", "--port", str(port), "--seconds", str(args.seconds),
-               "--max-in-flight", str(args.max_in_flight), "--rates", *map(str, args.rates)]
-        print("| target req/s | sent | not sent (backlog) | ok | errors | throughput req/s | p50 ms | p99 ms |")
+        print(
+            f"server up (model {model_dir}); max_batch_size={args.max_batch_size}, "
+            f"batch_timeout_ms={args.batch_timeout_ms}; load from a separate process",
+            flush=True,
+        )
+        cmd = [
+            sys.executable,
+            __file__,
+            "--load",
+            "--port",
+            str(port),
+            "--seconds",
+            str(args.seconds),
+            "--max-in-flight",
+            str(args.max_in_flight),
+            "--rates",
+            *map(str, args.rates),
+        ]
+        print(
+            "| target req/s | sent | not sent (backlog) | ok | errors | throughput req/s | p50 ms | p99 ms |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as load:
             assert load.stdout is not None
             for line in load.stdout:
                 r = json.loads(line)
-                print(f"| {r['target_rps']:g} | {r['sent']} | {r['not_sent_backlog']} | {r['ok']} | {r['errors']} | {r['throughput_rps']} | "
-                      f"{r['p50_ms']} | {r['p99_ms']} |", flush=True)
+                print(
+                    f"| {r['target_rps']:g} | {r['sent']} | {r['not_sent_backlog']} | {r['ok']} | {r['errors']} | {r['throughput_rps']} | "
+                    f"{r['p50_ms']} | {r['p99_ms']} |",
+                    flush=True,
+                )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as reply:
             print("batching:", json.loads(reply.read())["batching"])
     finally:

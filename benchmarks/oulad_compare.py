@@ -56,8 +56,8 @@ def main() -> int:
     import numpy as np
     from sklearn.model_selection import train_test_split
 
-    from dropout import oulad_eval as ev
-    from dropout.ingest import oulad
+    from lab.oulad import evaluation as ev
+    from lab.oulad import mapping as oulad
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -152,7 +152,7 @@ def merge(args: argparse.Namespace) -> int:
     """One markdown from several runs (e.g. one process per cutoff), in the order given."""
     import pandas as pd
 
-    from dropout import oulad_eval as ev
+    from lab.oulad import evaluation as ev
 
     parts = [Path(p.strip()) for p in args.merge.split(",") if p.strip()]
     overall = pd.concat([pd.read_csv(p.with_suffix(".overall.csv")) for p in parts], ignore_index=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag
-from dropout_airflow import steps
+from dropout_airflow import monitoring as steps
 from dropout_airflow import tracking as mlflow_tracking
 
 
@@ -33,9 +33,15 @@ from dropout_airflow import tracking as mlflow_tracking
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
     params={
         "config": Param("config/default.toml", type="string", description="settings file"),
-        "span": Param(None, type=["null", "integer"], description="span to check (default: the newest complete)"),
-        "max_auc_drop": Param(0.05, type="number", minimum=0, description="concept drift: AUC drop vs promotion"),
-        "max_f1_drop": Param(0.1, type="number", minimum=0, description="concept drift: F1 drop vs promotion"),
+        "span": Param(
+            None, type=["null", "integer"], description="span to check (default: the newest complete)"
+        ),
+        "max_auc_drop": Param(
+            0.05, type="number", minimum=0, description="concept drift: AUC drop vs promotion"
+        ),
+        "max_f1_drop": Param(
+            0.1, type="number", minimum=0, description="concept drift: F1 drop vs promotion"
+        ),
     },
 )
 def dropout_drift_monitor():

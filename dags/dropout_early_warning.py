@@ -35,6 +35,8 @@ from airflow.sdk import Param, dag
 from dropout_airflow import policy
 from dropout_airflow import warning as steps
 
+from dropout.contract import decisions
+
 SCHEDULE = os.environ.get("DROPOUT_EARLY_WARNING_SCHEDULE", "@daily")
 
 
@@ -49,7 +51,9 @@ SCHEDULE = os.environ.get("DROPOUT_EARLY_WARNING_SCHEDULE", "@daily")
     default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
     params={
         "config": Param("config/default.toml", type="string", description="settings file"),
-        "as_of": Param(None, type=["null", "string"], description="last landing day to score (default: newest)"),
+        "as_of": Param(
+            None, type=["null", "string"], description="last landing day to score (default: newest)"
+        ),
     },
 )
 def dropout_early_warning():
@@ -57,11 +61,11 @@ def dropout_early_warning():
     steward_review = HITLOperator(
         task_id="steward_review",
         subject="Early warning {{ run_id }}: {{ ti.xcom_pull(task_ids='skew_report')['anomalies'] }} features "
-                "skewed against the champion's training data; act on the scores?",
+        "skewed against the champion's training data; act on the scores?",
         body="{{ ti.xcom_pull(task_ids='skew_report')['body'] }}",
-        options=steps.SKEW_OPTIONS,
-        defaults=steps.SKEW_REVIEW_DEFAULT,
-        response_timeout=steps.SKEW_REVIEW_TIMEOUT,
+        options=list(decisions.SKEW_OPTIONS),
+        defaults=decisions.SKEW_REVIEW_DEFAULT,
+        response_timeout=decisions.SKEW_REVIEW_TIMEOUT,
         assigned_users=policy.hitl_users(policy.STEWARDS),
     )
     no_skew = EmptyOperator(task_id="no_skew")

@@ -25,10 +25,13 @@ import pendulum
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
-from dropout_airflow import assets, policy, steps
+from dropout_airflow import assets, policy
 from dropout_airflow import tracking as mlflow_tracking
+from dropout_airflow import training as steps
 from dropout_airflow.graph import load_graph
 from dropout_airflow.tfx import TfxNodeOperator
+
+from dropout.contract import decisions
 
 # Span and settings file as resolved by run_context (params, dag_run.conf or the drift event).
 SPAN = "{{ ti.xcom_pull(task_ids='run_context')['span'] }}"
@@ -51,7 +54,9 @@ NODE_ARGS = {"Pusher": {"trigger_rule": "none_failed_min_one_success"}}
     params={
         "span": Param(0, type="integer", minimum=0, description="ingestion period to train on"),
         "config": Param("config/default.toml", type="string", description="settings file"),
-        "reason": Param("manual", enum=list(steps.REASONS), description="why this run (manual runs)"),
+        "reason": Param(
+            decisions.MANUAL, enum=list(decisions.RUN_REASONS), description="why this run (manual runs)"
+        ),
     },
 )
 def dropout_training():
@@ -71,20 +76,19 @@ def dropout_training():
         nodes[upstream] >> nodes[downstream]
     for root in graph.roots:
         ctx >> nodes[root]
-    # The drift baseline is "the latest statistics": resolve it before this run's StatisticsGen adds
-    # one, as TFX's own runner does by running nodes in topological order (no TFX edge says so).
-    nodes["previous_statistics"] >> EmptyOperator(task_id="baseline_resolved") >> nodes["StatisticsGen"]
 
     # Data steward review between the data checks and Transform.
     report = steps.anomaly_report(ctx)
     [nodes["ExampleValidator"], nodes["DistributionValidator"]] >> report
     steward_review = HITLOperator(
         task_id="steward_review",
-        subject="Span " + SPAN + ": {{ ti.xcom_pull(task_ids='anomaly_report')['anomalies'] }} anomalies to review",
+        subject="Span "
+        + SPAN
+        + ": {{ ti.xcom_pull(task_ids='anomaly_report')['anomalies'] }} anomalies to review",
         body="{{ ti.xcom_pull(task_ids='anomaly_report')['body'] }}",
-        options=policy.STEWARD_OPTIONS,
-        defaults=policy.STEWARD_DEFAULT,
-        response_timeout=policy.STEWARD_TIMEOUT,
+        options=list(decisions.STEWARD_OPTIONS),
+        defaults=decisions.STEWARD_DEFAULT,
+        response_timeout=decisions.STEWARD_TIMEOUT,
         assigned_users=policy.hitl_users(policy.STEWARDS),
     )
     no_anomalies = EmptyOperator(task_id="no_anomalies")
@@ -98,9 +102,9 @@ def dropout_training():
         task_id="manager_approval",
         subject="Push the span " + SPAN + " candidate?",
         body="{{ ti.xcom_pull(task_ids='candidate_summary')['body'] }}",
-        options=[policy.APPROVE, policy.REJECT],
-        defaults=policy.APPROVAL_DEFAULT,
-        response_timeout=policy.APPROVAL_TIMEOUT,
+        options=list(decisions.APPROVAL_OPTIONS),
+        defaults=decisions.APPROVAL_DEFAULT,
+        response_timeout=decisions.APPROVAL_TIMEOUT,
         assigned_users=policy.hitl_users(policy.MANAGERS),
     )
     no_approval_needed = EmptyOperator(task_id="no_approval_needed")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent setup of the two environments from the committed lock files.
 #   .venv-tfx      TFX 1.16 / TF 2.16 / Beam / MLflow client + this project (editable)
-#   .venv-airflow  Airflow 3.3 (protobuf 7; cannot share an environment with TFX)
+#   .venv-airflow  Airflow 3.3 (protobuf 7; cannot share an environment with TFX) + this project without its
+#                  dependencies (the DAGs import dropout.contract, which is standard library only)
 # An environment is rebuilt only when its lock file changed (a stamp holds the lock's hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,8 +36,14 @@ tfx_extras() {
   uv pip install --quiet --python .venv-tfx/bin/python --no-deps -e .
 }
 
+airflow_extras() {
+  # The DAGs import the answer strings and timeouts of the reviews from dropout.contract (standard library
+  # only; import-linter keeps it so): the project, without its dependencies.
+  uv pip install --quiet --python .venv-airflow/bin/python --no-deps -e .
+}
+
 sync_env .venv-tfx requirements/tfx.lock tfx_extras
-sync_env .venv-airflow requirements/airflow.lock true
+sync_env .venv-airflow requirements/airflow.lock airflow_extras
 
 # A random local pseudonymisation key for development; production sets $DROPOUT_PSEUDONYM_KEY.
 if [ ! -s work/secrets/pseudonym.key ] && [ -z "${DROPOUT_PSEUDONYM_KEY:-}" ]; then

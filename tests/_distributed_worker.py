@@ -21,8 +21,8 @@ import _synthetic  # beside this script, which is sys.path[0]
 import tensorflow as tf
 import tf_keras as keras
 
-from dropout.settings import ModelSettings
-from tfx_pipeline import model as model_lib  # importing runs no TF op, so device set-up can follow
+from dropout.contract.settings import ModelSettings
+from dropout.pipeline import model as model_lib  # importing runs no TF op, so device set-up can follow
 
 N_EXAMPLES = 384
 GLOBAL_BATCH = 64

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dropout import features as F
+from dropout.contract import features as F
 
 VOCAB_SIZES = {"course_id": 6, "cohort": 3, "region": 4, "device": 3, "plan": 2}
 WINDOW_DAYS = 10

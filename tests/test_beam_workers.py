@@ -14,7 +14,7 @@ from pathlib import Path
 import _worlds  # tests/_worlds.py
 import pytest
 
-from dropout.settings import load_settings
+from dropout.contract.settings import load_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -33,13 +33,15 @@ def _records(pattern: str) -> int:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    from dropout.generator import GeneratorConfig, generate
-    from tfx_pipeline import outputs, runner
+    from dropout.pipeline import outputs, runner
+    from lab.generator import GeneratorConfig, generate
 
     root = tmp_path_factory.mktemp("beam-workers")
     generate(root / "data", GeneratorConfig(learners=300, days=10, seed=4))
-    settings = load_settings(REPO / "config" / "default.toml",
-                             env=_worlds.world_env(root, "beam-workers-test-key", DROPOUT__PIPELINE__BEAM_WORKERS="2"))
+    settings = load_settings(
+        REPO / "config" / "default.toml",
+        env=_worlds.world_env(root, "beam-workers-test-key", DROPOUT__PIPELINE__BEAM_WORKERS="2"),
+    )
     assert settings.pipeline.beam_workers == 2
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DROPOUT_PSEUDONYM_KEY", "beam-workers-test-key")  # the ExampleGen executor reads it
@@ -54,7 +56,7 @@ def world(tmp_path_factory):
 def test_beam_nodes_run_with_two_worker_processes(world):
     from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
-    from tfx_pipeline import outputs
+    from dropout.pipeline import outputs
 
     deployment = pipeline_pb2.IntermediateDeploymentConfig()
     world["ir"].deployment_config.Unpack(deployment)
@@ -62,7 +64,9 @@ def test_beam_nodes_run_with_two_worker_processes(world):
     for node in ("StatisticsGen", "Transform"):
         spec = executable_spec_pb2.BeamExecutableSpec()
         assert deployment.executor_specs[node].Unpack(spec), f"{node} is not a Beam executor"
-        assert {"--direct_running_mode=multi_processing", "--direct_num_workers=2"} <= set(spec.beam_pipeline_args)
+        assert {"--direct_running_mode=multi_processing", "--direct_num_workers=2"} <= set(
+            spec.beam_pipeline_args
+        )
         [execution_id] = world["run"].executions[node]
         [execution] = store.get_executions_by_id([execution_id])
         assert execution.last_known_state == execution.COMPLETE, node
@@ -88,7 +92,10 @@ def test_statistics_equal_the_in_process_computation(world):
             if feature.HasField("num_stats"):
                 ours, theirs = feature.num_stats, by_name[name].num_stats
                 assert ours.mean == pytest.approx(theirs.mean, rel=1e-6, abs=1e-9), (split, name)
-                assert ours.max == pytest.approx(theirs.max) and ours.min == pytest.approx(theirs.min), (split, name)
+                assert ours.max == pytest.approx(theirs.max) and ours.min == pytest.approx(theirs.min), (
+                    split,
+                    name,
+                )
                 checked += 1
         assert checked >= 10, f"only {checked} numeric features compared in {split}"
 
@@ -98,7 +105,9 @@ def test_transform_wrote_every_example(world):
     examples = Path(run.uri("LearnerExampleGen", "examples"))
     transformed = Path(run.uri("Transform", "transformed_examples"))
     for split in ("train", "eval"):
-        assert _records(str(transformed / f"Split-{split}" / "*.gz")) == _records(str(examples / f"Split-{split}" / "*.gz"))
+        assert _records(str(transformed / f"Split-{split}" / "*.gz")) == _records(
+            str(examples / f"Split-{split}" / "*.gz")
+        )
     graph = Path(run.uri("Transform", "transform_graph"))
     assert (graph / "transform_fn" / "saved_model.pb").exists()
     assert not list(graph.rglob("*.tmp")), "half-written files left behind"

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tf_keras as keras
 
-from tfx_pipeline import model as M
+from dropout.pipeline import model as M
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = REPO / "tests" / "_distributed_worker.py"

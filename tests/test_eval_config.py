@@ -5,8 +5,8 @@ from tensorflow_model_analysis.evaluators import metrics_validator
 from tensorflow_model_analysis.metrics import metric_types
 from tensorflow_model_analysis.utils import config_util
 
-from dropout.settings import EvaluationSettings
-from tfx_pipeline.eval_config import make_eval_config
+from dropout.contract.settings import EvaluationSettings
+from dropout.pipeline.eval_config import make_eval_config
 
 # TFMA's metric keys for an unweighted model carry example_weighted=False.
 AUC = metric_types.MetricKey(name="auc", example_weighted=False)
@@ -36,5 +36,12 @@ def test_every_slice_column_and_top_fraction_metric_configured():
     columns = {tuple(s.feature_keys) for s in config.slicing_specs}
     assert {(), ("course_id",), ("cohort",), ("device",), ("gender",), ("age_band",)} <= columns
     names = {m.class_name for m in config.metrics_specs[0].metrics}
-    assert {"AUC", "AUCPrecisionRecall", "Precision", "Recall", "F1Score", "TopFractionPrecisionRecall",
-            "CalibrationPlot"} <= names
+    assert {
+        "AUC",
+        "AUCPrecisionRecall",
+        "Precision",
+        "Recall",
+        "F1Score",
+        "TopFractionPrecisionRecall",
+        "CalibrationPlot",
+    } <= names

@@ -1,4 +1,4 @@
-"""Tests for dropout.generator: layout, determinism, fault bookkeeping, label signal and drift switches.
+"""Tests for lab.generator: layout, determinism, fault bookkeeping, label signal and drift switches.
 
 Fault tests read the landing files with a small reference reader written from the contract in
 ``dropout/events.py`` (not from the generator) and check that its verdicts add up to the manifest.
@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow.json as pajson
 import pytest
 
-from dropout.events import (
+from dropout.contract.events import (
     EVENT_FIELDS,
     EVENT_TYPES,
     LEARNER_COLUMNS,
@@ -26,8 +26,8 @@ from dropout.events import (
     QUARANTINE_REASONS,
     REQUIRED_EVENT_FIELDS,
 )
-from dropout.generator import RAW_ID_PATTERNS, GeneratorConfig, Manifest, generate, main
-from dropout.generator_landing import MAX_SKEW_S
+from lab.generator import RAW_ID_PATTERNS, GeneratorConfig, Manifest, generate, main
+from lab.generator.landing import MAX_SKEW_S
 
 TOLERANCE = dt.timedelta(minutes=15)  # IngestionSettings.clock_skew_minutes default
 FAULTY = dict(
@@ -246,7 +246,7 @@ def test_reference_ingestion_reconciles_with_manifest(fixture: str, request: pyt
 def test_ingestion_accepts_and_quarantines_exactly_what_the_manifest_says(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:
-    ingest = pytest.importorskip("dropout.ingest")
+    ingest = pytest.importorskip("dropout.ingestion")
     root = request.getfixturevalue(fixture)
     manifest = Manifest.load(root)
     result = ingest.ingest_span(

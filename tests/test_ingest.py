@@ -1,4 +1,4 @@
-"""Tests for the plain-Python ingestion core (dropout.ingest), on tiny landing zones built in tmp_path."""
+"""Tests for the plain-Python ingestion core (dropout.ingestion), on tiny landing zones built in tmp_path."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dropout.events import EVENT_FIELDS, QUARANTINE_REASONS
-from dropout.features import (
+from dropout.contract.events import EVENT_FIELDS, QUARANTINE_REASONS
+from dropout.contract.features import (
     ACTIVE_MASK_KEY,
     CATEGORICAL_CONTEXT,
     ENROLLED_MASK_KEY,
@@ -24,8 +24,8 @@ from dropout.features import (
     SPAN_KEY,
     sequence_keys,
 )
-from dropout.ingest import QUARANTINE_SCHEMA, SPLIT_COLUMN, ingest_span
-from dropout.ingest.pseudonymise import eval_split, pseudonym
+from dropout.ingestion import QUARANTINE_SCHEMA, SPLIT_COLUMN, ingest_span
+from dropout.ingestion.pseudonymise import eval_split, pseudonym
 
 KEY = b"test-key"
 D0 = dt.date(2026, 11, 20)
@@ -584,7 +584,7 @@ def test_missing_days_mean_inactivity(tmp_path: Path) -> None:
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_reconciles_exactly_with_the_generator_manifest(tmp_path: Path, fmt: str) -> None:
     """The generator injects each fault on purpose and counts it; ingestion must find exactly those."""
-    generator = pytest.importorskip("dropout.generator")
+    generator = pytest.importorskip("lab.generator")
     config = generator.GeneratorConfig(
         learners=40,
         days=3,

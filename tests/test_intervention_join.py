@@ -1,7 +1,7 @@
-"""Interventions and outcomes joined into examples, point in time (``dropout.ingest.interventions``).
+"""Interventions and outcomes joined into examples, point in time (``dropout.ingestion.interventions``).
 
 The store is a real ``risk.sqlite`` written by the early-warning job's own writer
-(``dropout.warning.store``); bad rows are inserted with plain SQL, as a damaged or hand-edited store
+(``dropout.feedback.store``); bad rows are inserted with plain SQL, as a damaged or hand-edited store
 would hold them. One module fixture: 30 generated learners over 10 days and one store.
 """
 
@@ -14,13 +14,13 @@ import sqlite3
 import numpy as np
 import pytest
 
-from dropout import features as F
-from dropout.generator import GeneratorConfig, generate
-from dropout.ingest import ingest_span
-from dropout.ingest.interventions import REJECT_REASONS, intervention_context, load_store, read_rows
-from dropout.ingest.pseudonymise import pseudonym
-from dropout.warning import store
+from dropout.contract import features as F
+from dropout.feedback import store
+from dropout.ingestion import ingest_span
+from dropout.ingestion.interventions import REJECT_REASONS, intervention_context, load_store
+from dropout.ingestion.pseudonymise import pseudonym
 from dropout.warning.examples import serving_examples
+from lab.generator import GeneratorConfig, generate
 
 KEY = b"intervention-join-test-key"
 WINDOW = 10
@@ -219,11 +219,10 @@ def test_a_later_window_sees_what_happened_since(world):
         "stayed_away": (2, 1),
         "quiet": (0, -1),
     }
-    con = sqlite3.connect(world["db"])
-    assert store.intervention_features(con, D)[
-        (world["who"]["stayed_away"][0], world["who"]["stayed_away"][1])
-    ] == {"interventions": 2, "intervention_outcome": 0}
-    con.close()
+    rows, _ = load_store(world["db"])
+    sent, outcome, _ = intervention_context(rows, D, p, c)
+    at_d = dict(zip(world["who"], zip(sent.tolist(), outcome.tolist(), strict=True), strict=True))
+    assert at_d["stayed_away"] == (2, 0)
 
 
 def test_missing_store_means_no_interventions(world, tmp_path):
@@ -249,7 +248,9 @@ def test_store_without_table_reads_as_empty_and_garbage_fails_clearly(tmp_path):
     empty = tmp_path / "empty.sqlite"
     sqlite3.connect(empty).close()
     rows, state = load_store(empty)
-    assert state == "read" and len(rows) == 0 and len(read_rows(sqlite3.connect(":memory:"))) == 0
+    assert (
+        state == "read" and len(rows) == 0 and len(store.read_interventions(sqlite3.connect(":memory:"))) == 0
+    )
     garbage = tmp_path / "risk.sqlite"
     garbage.write_bytes(b"this is not a database, just some bytes " * 100)
     with pytest.raises(

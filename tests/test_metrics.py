@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from components.fairness_gate import gate
-from tfx_pipeline.metrics import precision_recall_at_top
+from dropout.pipeline.components.fairness_gate import gate
+from dropout.pipeline.metrics import precision_recall_at_top
 
 
 @pytest.mark.parametrize(
@@ -59,8 +59,9 @@ def test_recall_gap_compares_qualified_groups_and_reports_skipped():
     [(True, 0.1, 0.25, True), (True, 0.3, 0.25, False), (False, 0.0, 0.25, False)],
 )
 def test_gate_decision(evaluator_blessed, gap, max_gap, blessed):
-    decision, reason = gate.decide(evaluator_blessed, {"gap": gap, "metric": "recall", "attribute": "gender",
-                                                      "groups": {}}, max_gap)
+    decision, reason = gate.decide(
+        evaluator_blessed, {"gap": gap, "metric": "recall", "attribute": "gender", "groups": {}}, max_gap
+    )
     assert decision is blessed
     assert reason
 

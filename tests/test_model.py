@@ -15,9 +15,9 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
-from dropout import features as F
-from dropout.settings import ModelSettings
-from tfx_pipeline import model as M
+from dropout.contract import features as F
+from dropout.contract.settings import ModelSettings
+from dropout.pipeline import model as M
 
 SMALL = {"lstm_units": 16, "dense_units": 8}
 

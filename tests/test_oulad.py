@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dropout import features as F
-from dropout import oulad_eval as ev
-from dropout.ingest import ingest_span, oulad
+from dropout.contract import features as F
+from dropout.ingestion import ingest_span
+from lab.oulad import evaluation as ev
+from lab.oulad import mapping as oulad
 
 FIXTURE = Path(__file__).parent / "fixtures" / "oulad"
 KEY = b"oulad-test-key"

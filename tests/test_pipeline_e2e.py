@@ -19,11 +19,11 @@ from pathlib import Path
 import _worlds  # tests/_worlds.py
 import pytest
 
-from dropout import features as F
-from dropout.generator import RAW_ID_PATTERNS, GeneratorConfig, generate
-from dropout.ingest.pseudonymise import pseudonym
-from dropout.settings import load_settings
-from tfx_pipeline import outputs, runner
+from dropout.contract import features as F
+from dropout.contract.settings import load_settings
+from dropout.ingestion.pseudonymise import pseudonym
+from dropout.pipeline import outputs, runner
+from lab.generator import RAW_ID_PATTERNS, GeneratorConfig, generate
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ INTERVENED, LATE = 100, 20  # learners acted on within span 0, and only during s
 def _seed_store(data_root: Path, db: Path, key: bytes) -> None:
     """What earlier early-warning runs recorded: INTERVENED learners acted on 2026-09-05 (outcome
     checked 2026-09-09, came back or not at random), LATE more acted on 2026-09-14 (after span 0)."""
-    from dropout.warning import store
+    from dropout.feedback import store
 
     with (data_root / "learners.csv").open(newline="") as fh:
         enrolled = [r for r in csv.DictReader(fh) if r["enrolled_on"] <= "2026-09-01"]
@@ -47,8 +47,18 @@ def _seed_store(data_root: Path, db: Path, key: bytes) -> None:
     for i, r in enumerate(chosen):
         learner, course = pseudonym(r["learner_id"], key), r["course_id"]
         acted = "2026-09-05" if i < INTERVENED else "2026-09-14"
-        store.record_intervention(con, run_id=f"warn-{acted}", learner=learner, course_id=course, band="high",
-                                  action="email_learner", status="sent", detail="", acted_at=acted, outcome_due=acted)
+        store.record_intervention(
+            con,
+            run_id=f"warn-{acted}",
+            learner=learner,
+            course_id=course,
+            band="high",
+            action="email_learner",
+            status="sent",
+            detail="",
+            acted_at=acted,
+            outcome_due=acted,
+        )
         if i < INTERVENED:
             store.set_outcome(con, f"warn-{acted}", learner, course, i % 2 == 0, "2026-09-09")
     con.close()
@@ -59,11 +69,20 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     manifest = generate(
         root / "data",
-        GeneratorConfig(learners=LEARNERS, days=2 * WINDOW, seed=3, malformed_rate=0.003, duplicate_rate=0.005,
-                        clock_skew_rate=0.01, drift_cohort_from_day=WINDOW, app_version_change_day=WINDOW),
+        GeneratorConfig(
+            learners=LEARNERS,
+            days=2 * WINDOW,
+            seed=3,
+            malformed_rate=0.003,
+            duplicate_rate=0.005,
+            clock_skew_rate=0.01,
+            drift_cohort_from_day=WINDOW,
+            app_version_change_day=WINDOW,
+        ),
     )
     env = _worlds.world_env(
-        root, "e2e-test-key",
+        root,
+        "e2e-test-key",
         DROPOUT__PIPELINE__BEAM_WORKERS="0",
         DROPOUT__MODEL__EPOCHS="12",
         DROPOUT__MODEL__BATCH_SIZE="32",
@@ -89,8 +108,17 @@ def _outputs(world, span):
 def test_every_component_ran_once(world):
     ran = {r.node_id: r.status for r in world["results"][0]}
     executed = _outputs(world, 0).executions
-    for node in ("LearnerExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "Transform",
-                 "Trainer", "Evaluator", "FairnessGate", "Pusher"):
+    for node in (
+        "LearnerExampleGen",
+        "StatisticsGen",
+        "ImportSchemaGen",
+        "ExampleValidator",
+        "Transform",
+        "Trainer",
+        "Evaluator",
+        "FairnessGate",
+        "Pusher",
+    ):
         assert ran[node] == "ran", node
         assert len(executed[node]) == 1, node
     # The first span has no previous statistics, so there is no drift baseline yet.
@@ -100,10 +128,13 @@ def test_every_component_ran_once(world):
 def test_ingestion_reconciles_with_injected_faults(world):
     manifest = world["manifest"]
     first = sorted(manifest.per_day)[:WINDOW]
-    injected = {reason: sum(manifest.per_day[d]["injected"][reason] for d in first)
-                for reason in manifest.injected}
+    injected = {
+        reason: sum(manifest.per_day[d]["injected"][reason] for d in first) for reason in manifest.injected
+    }
     lines = sum(manifest.per_day[d]["lines"] for d in first)
-    counts = json.loads(Path(_outputs(world, 0).uri("LearnerExampleGen", "report"), "counts.json").read_text())
+    counts = json.loads(
+        Path(_outputs(world, 0).uri("LearnerExampleGen", "report"), "counts.json").read_text()
+    )
     assert counts["input_records"] == lines
     assert counts["input_records"] == counts["accepted"] + counts["quarantined"]
     assert counts["by_reason"] == injected
@@ -120,7 +151,10 @@ def test_model_blessed_pushed_and_above_floor(world):
     pushed = run.properties("Pusher", "pushed_model")
     assert pushed["pushed"] == 1
     destination = Path(pushed["pushed_destination"])
-    assert destination.parent == Path(world["settings"].pipeline.serving_root) / world["settings"].pipeline.model_name
+    assert (
+        destination.parent
+        == Path(world["settings"].pipeline.serving_root) / world["settings"].pipeline.model_name
+    )
     assert (destination / "saved_model.pb").exists()
 
 
@@ -130,8 +164,11 @@ def test_pushed_model_serves_examples(world):
     run = _outputs(world, 0)
     destination = run.properties("Pusher", "pushed_model")["pushed_destination"]
     examples_dir = Path(run.uri("LearnerExampleGen", "examples")) / "Split-eval"
-    records = list(tf.data.TFRecordDataset([str(p) for p in examples_dir.glob("*.gz")],
-                                           compression_type="GZIP").take(16).as_numpy_iterator())
+    records = list(
+        tf.data.TFRecordDataset([str(p) for p in examples_dir.glob("*.gz")], compression_type="GZIP")
+        .take(16)
+        .as_numpy_iterator()
+    )
     serve = tf.saved_model.load(destination).signatures["serving_default"]
     risk = serve(examples=tf.constant(records))["risk"].numpy()
     assert risk.shape == (16, 1)
@@ -145,13 +182,23 @@ def test_interventions_recorded_by_the_early_warning_job_reach_training(world):
         report = _outputs(world, span).uri("LearnerExampleGen", "report")
         counts = json.loads(Path(report, "counts.json").read_text())["interventions"]
         assert (counts["store"], counts["rows"], counts["joined"], counts["after_window"]) == (
-            "read", INTERVENED + LATE, joined, after), counts
+            "read",
+            INTERVENED + LATE,
+            joined,
+            after,
+        ), counts
         assert counts["examples_intervened"] == joined and counts["examples_with_outcome"] == INTERVENED
     fairness = outputs.read_fairness(_outputs(world, 0).uri("FairnessGate", "blessing"))
-    outcome_slices = {float(row["slice"][F.INTERVENTION_OUTCOME_KEY]): row["metrics"] for row in fairness["slices"]
-                      if set(row["slice"]) == {F.INTERVENTION_OUTCOME_KEY}}
+    outcome_slices = {
+        float(row["slice"][F.INTERVENTION_OUTCOME_KEY]): row["metrics"]
+        for row in fairness["slices"]
+        if set(row["slice"]) == {F.INTERVENTION_OUTCOME_KEY}
+    }
     assert set(outcome_slices) == {-1.0, 0.0, 1.0}, sorted(outcome_slices)
-    assert sum(m["example_count"] for m in outcome_slices.values()) == outputs.overall_metrics(fairness)["example_count"]
+    assert (
+        sum(m["example_count"] for m in outcome_slices.values())
+        == outputs.overall_metrics(fairness)["example_count"]
+    )
 
 
 def test_drift_flagged_for_the_span_with_a_new_app_version(world):
@@ -163,6 +210,29 @@ def test_drift_flagged_for_the_span_with_a_new_app_version(world):
     for anomaly in drifted.values():
         measurement = anomaly["measurements"][0]
         assert measurement["value"] > measurement["threshold"]
+
+
+def test_the_drift_monitor_compares_as_the_pipeline_does(world):
+    """One definition of drift: ``drift.compare`` on the two spans' statistics gives the pipeline's anomalies."""
+    import tensorflow_data_validation as tfdv
+
+    from dropout.pipeline import drift
+    from dropout.pipeline import schema as schema_lib
+
+    def stats(span):
+        uri = _outputs(world, span).uri("StatisticsGen", "statistics")
+        return tfdv.load_stats_binary(str(Path(uri) / "Split-train" / "FeatureStats.pb"))
+
+    schema = schema_lib.load_schema(
+        Path(_outputs(world, 1).uri("ImportSchemaGen", "schema")) / schema_lib.SCHEMA_FILE
+    )
+    by_monitor = outputs.anomaly_rows(drift.compare(stats(1), stats(0), schema), "train_train")
+    by_pipeline = [
+        a
+        for a in outputs.read_anomalies(_outputs(world, 1).uri("DistributionValidator", "anomalies"))
+        if a["split"] == "train_train"
+    ]
+    assert by_monitor == by_pipeline and by_pipeline
 
 
 def test_rerunning_a_completed_node_is_a_no_op(world):

@@ -1,4 +1,4 @@
-"""The drift baseline and champion resolvers (``tfx_pipeline.resolvers``): the plain choices, and the TFX
+"""The drift baseline and champion resolvers (``dropout.pipeline.resolvers``): the plain choices, and the TFX
 strategies against a real SQLite ML Metadata store holding a Pusher's lineage."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 from tfx.types import standard_artifacts
 
-from tfx_pipeline import resolvers
+from dropout.pipeline import champion, resolvers
 
 
 def test_previous_statistics_is_the_latest_earlier_span_not_rejected():
@@ -31,12 +31,26 @@ def test_rejected_spans_are_read_from_the_steward_records(tmp_path):
     assert resolvers.rejected_spans(tmp_path) == {2, 10}
 
 
-def test_champion_is_the_latest_push_that_pushed():
-    model_of_push = {10: 1, 11: 2, 12: 3}
-    # Push 12 did not push (unblessed); a manager-rejected candidate (model 4) has no push at all.
-    assert resolvers.choose_champion([(10, True), (11, True), (12, False)], model_of_push) == (11, 2)
-    assert resolvers.choose_champion([(10, False)], model_of_push) is None
-    assert resolvers.choose_champion([], model_of_push) is None
+def _version(model_dir, version: int, fingerprint: bytes):
+    """A served version directory: a SavedModel marker and its fingerprint."""
+    path = model_dir / str(version)
+    path.mkdir(parents=True)
+    (path / "saved_model.pb").write_bytes(b"model")
+    (path / "fingerprint.pb").write_bytes(fingerprint)
+    return path
+
+
+def test_champion_is_the_push_of_the_newest_served_version(tmp_path):
+    one, two = _version(tmp_path, 1, b"fp-a"), _version(tmp_path, 2, b"fp-b")
+    pushes = [(10, str(one)), (11, str(two))]
+    assert champion.choose_push(pushes, two, champion.fingerprint) == (11, "pushed_destination")
+    # make rollback copies version 1 to a new, higher version: matched to push 10 by its fingerprint.
+    rolled_back = _version(tmp_path, 3, b"fp-a")
+    assert champion.choose_push(pushes, rolled_back, champion.fingerprint) == (10, "saved_model_fingerprint")
+    assert champion.choose_push(pushes, None, champion.fingerprint) is None  # nothing served
+    stranger = _version(tmp_path, 4, b"fp-z")  # copied in by hand: no push produced it
+    assert champion.choose_push(pushes, stranger, champion.fingerprint) is None
+    assert sorted(champion.version_dirs(tmp_path)) == [1, 2, 3, 4]
 
 
 @pytest.fixture
@@ -64,11 +78,13 @@ def _register(store, artifact):
     return artifact_type
 
 
-def _push(store, model, pushed: bool):
-    """A Pusher execution that read ``model`` and wrote a PushedModel with ``pushed``."""
+def _push(store, model, pushed: bool, destination: str = ""):
+    """A Pusher execution that read ``model`` and wrote a PushedModel with ``pushed`` (to ``destination``)."""
     push = standard_artifacts.PushedModel()
-    push.uri = f"/serving/{model.id}"
+    push.uri = f"/pushes/{model.id}"
     push.set_int_custom_property("pushed", int(pushed))
+    if destination:
+        push.set_string_custom_property("pushed_destination", destination)
     push = _put(store, push)
     execution_type = metadata_store_pb2.ExecutionType(name="Pusher")
     execution = metadata_store_pb2.Execution(type_id=store.put_execution_type(execution_type))
@@ -89,31 +105,38 @@ def _push(store, model, pushed: bool):
     return push
 
 
-def test_pushed_model_strategy_skips_a_blessed_candidate_that_was_never_pushed(store):
+def test_champion_strategy_resolves_the_served_model_not_a_rejected_candidate(store, tmp_path):
     models = []
     for i in range(3):
         model = standard_artifacts.Model()
         model.uri = f"/models/{i}"
         models.append(_put(store, model))
-    first = _push(store, models[0], pushed=True)
-    _push(store, models[1], pushed=False)  # unblessed: Pusher ran, pushed nothing
-    # models[2] was blessed but a manager rejected it: Pusher skipped, no PushedModel.
-    strategy = resolvers.LatestPushedModelStrategy()
-    pushes = [a for a in _all(store, standard_artifacts.PushedModel)]
-    result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
-    assert [m.id for m in result["model"]] == [models[0].id]
-    assert [p.id for p in result["pushed_model"]] == [first.id]
-    second = _push(store, models[2], pushed=True)  # a later approved push becomes the champion
-    pushes = [a for a in _all(store, standard_artifacts.PushedModel)]
-    result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
-    assert [m.id for m in result["model"]] == [models[2].id] and [p.id for p in result["pushed_model"]] == [
-        second.id
-    ]
+    serving = tmp_path / "serving" / "dropout_risk"
+    strategy = resolvers.ChampionModelStrategy(model_dir=str(serving))
     # Before any push: no baseline (the Evaluator then checks the floors only).
     assert strategy.resolve_artifacts(store, {"model": models, "pushed_model": []}) == {
         "model": [],
         "pushed_model": [],
     }
+    first = _push(store, models[0], pushed=True, destination=str(_version(serving, 1, b"fp-0")))
+    _push(store, models[1], pushed=False)  # unblessed: Pusher ran, pushed nothing
+    # models[2] was blessed but a manager rejected it: Pusher skipped, no PushedModel.
+    pushes = _all(store, standard_artifacts.PushedModel)
+    result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
+    assert [m.id for m in result["model"]] == [models[0].id]
+    assert [p.id for p in result["pushed_model"]] == [first.id]
+    second = _push(store, models[2], pushed=True, destination=str(_version(serving, 2, b"fp-2")))
+    pushes = _all(store, standard_artifacts.PushedModel)
+    result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
+    assert [m.id for m in result["model"]] == [models[2].id] and [p.id for p in result["pushed_model"]] == [
+        second.id
+    ]
+    # A rollback serves model 0 again (a copy as version 3): it is the baseline again.
+    _version(serving, 3, b"fp-0")
+    result = strategy.resolve_artifacts(store, {"model": models, "pushed_model": pushes})
+    assert [m.id for m in result["model"]] == [models[0].id] and [p.id for p in result["pushed_model"]] == [
+        first.id
+    ]
 
 
 def _all(store, cls):

@@ -1,7 +1,7 @@
 """The model server over real HTTP on loopback, serving a real exported model.
 
 One module fixture exports a small model with the Trainer's own signatures (generated learners
-through the real ingestion and TF Transform, ``dropout.serving.fixture_model``), lays it out as the
+through the real ingestion and TF Transform, ``lab.fixture_model``), lays it out as the
 Pusher does (``<serving_root>/dropout_risk/1`` and a copy as version 2) and starts
 ``python -m dropout.serving`` in its own process. Tests run in file order: the hot-swap test
 pushes version 3 and so comes after the routing tests.
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import requests
 
-from dropout import features as F
+from dropout.contract import features as F
 
 REPO = Path(__file__).resolve().parents[1]
 TOKEN = "test-serving-token"
@@ -41,7 +41,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from dropout.serving.fixture_model import export_models
+    from lab.fixture_model import export_models
 
     root = tmp_path_factory.mktemp("serving")
     model_dir = root / "serving" / MODEL
@@ -62,7 +62,10 @@ def server(tmp_path_factory):
     log = (root / "server.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "dropout.serving", "--config", str(REPO / "config" / "default.toml")],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 240
@@ -76,11 +79,19 @@ def server(tmp_path_factory):
         time.sleep(1)
     else:
         process.kill()
-        pytest.fail("server did not load the model within 240 s:\n" + (root / "server.log").read_text()[-3000:])
+        pytest.fail(
+            "server did not load the model within 240 s:\n" + (root / "server.log").read_text()[-3000:]
+        )
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TOKEN}"
-    yield {"base": base, "http": session, "rows": exported["rows"], "model_dir": model_dir, "process": process,
-           "log": root / "server.log"}
+    yield {
+        "base": base,
+        "http": session,
+        "rows": exported["rows"],
+        "model_dir": model_dir,
+        "process": process,
+        "log": root / "server.log",
+    }
     process.terminate()
     process.wait(timeout=30)
     log.close()
@@ -129,12 +140,23 @@ def _predict(server, body, path=f"/v1/models/{MODEL}:predict", **kwargs):
 def test_status_lists_both_versions_and_labels_resolve(server):
     http, base = server["http"], server["base"]
     status = http.get(f"{base}/v1/models/{MODEL}").json()
-    assert status == {"model_version_status": [
-        {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}} for v in ("2", "1")
-    ]}
-    assert http.get(f"{base}/v1/models/{MODEL}/versions/1").json()["model_version_status"][0]["version"] == "1"
-    assert http.get(f"{base}/v1/models/{MODEL}/labels/stable").json()["model_version_status"][0]["version"] == "1"
-    assert http.get(f"{base}/v1/models/{MODEL}/labels/canary").json()["model_version_status"][0]["version"] == "2"
+    assert status == {
+        "model_version_status": [
+            {"version": v, "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+            for v in ("2", "1")
+        ]
+    }
+    assert (
+        http.get(f"{base}/v1/models/{MODEL}/versions/1").json()["model_version_status"][0]["version"] == "1"
+    )
+    assert (
+        http.get(f"{base}/v1/models/{MODEL}/labels/stable").json()["model_version_status"][0]["version"]
+        == "1"
+    )
+    assert (
+        http.get(f"{base}/v1/models/{MODEL}/labels/canary").json()["model_version_status"][0]["version"]
+        == "2"
+    )
 
 
 def test_metadata_describes_both_signatures(server):
@@ -205,12 +227,18 @@ def test_version_and_label_routing_and_traffic_split(server):
 def test_concurrent_requests_are_batched(server):
     instances = [_instance(r) for r in server["rows"][:32]]
     path = f"/v1/models/{MODEL}/versions/1:predict"
-    alone = np.asarray(_predict(server, {"signature_name": "raw_features", "instances": instances}, path)
-                       .json()["predictions"])
+    alone = np.asarray(
+        _predict(server, {"signature_name": "raw_features", "instances": instances}, path).json()[
+            "predictions"
+        ]
+    )
     with ThreadPoolExecutor(16) as pool:
-        replies = list(pool.map(
-            lambda inst: _predict(server, {"signature_name": "raw_features", "instances": [inst]}, path), instances
-        ))
+        replies = list(
+            pool.map(
+                lambda inst: _predict(server, {"signature_name": "raw_features", "instances": [inst]}, path),
+                instances,
+            )
+        )
     assert [r.status_code for r in replies] == [200] * 32
     # Each request gets its own learner's risk back, whatever batch it rode in.
     np.testing.assert_allclose([r.json()["predictions"][0] for r in replies], alone, rtol=1e-5)
@@ -230,26 +258,53 @@ def _bad_instances(server):
     ragged = {**good, "downloads": [[1.0], 2.0] + [0.0] * 8}
     unknown = {**good, "email": "someone@example.org"}
     return [
-        ("wrong shape", {"signature_name": "raw_features", "instances": [short]},
-         'instance 0, feature "logins": expected shape [10], got [9]'),
-        ("missing feature", {"signature_name": "raw_features", "instances": [good, missing]},
-         'instance 1: missing feature "course_id"'),
-        ("number as text", {"signature_name": "raw_features", "instances": [text_number]},
-         'instance 0, feature "price": expected a number (float32), got "cheap"'),
-        ("text as number", {"signature_name": "raw_features", "instances": [number_text]},
-         'instance 0, feature "region": expected a string'),
+        (
+            "wrong shape",
+            {"signature_name": "raw_features", "instances": [short]},
+            'instance 0, feature "logins": expected shape [10], got [9]',
+        ),
+        (
+            "missing feature",
+            {"signature_name": "raw_features", "instances": [good, missing]},
+            'instance 1: missing feature "course_id"',
+        ),
+        (
+            "number as text",
+            {"signature_name": "raw_features", "instances": [text_number]},
+            'instance 0, feature "price": expected a number (float32), got "cheap"',
+        ),
+        (
+            "text as number",
+            {"signature_name": "raw_features", "instances": [number_text]},
+            'instance 0, feature "region": expected a string',
+        ),
         ("ragged", {"signature_name": "raw_features", "instances": [ragged]}, 'feature "downloads"'),
-        ("unknown feature", {"signature_name": "raw_features", "instances": [unknown]},
-         'unknown feature "email"'),
+        (
+            "unknown feature",
+            {"signature_name": "raw_features", "instances": [unknown]},
+            'unknown feature "email"',
+        ),
         ("both forms", {"instances": [good], "inputs": {}}, 'exactly one of "instances"'),
         ("no instances", {"signature_name": "raw_features", "instances": []}, "non-empty list"),
         ("too many", {"signature_name": "raw_features", "instances": [good] * 51}, "51 instances"),
-        ("columns of different lengths",
-         {"signature_name": "raw_features", "inputs": {k: [v] * (2 if k == "price" else 1) for k, v in good.items()}},
-         "same number of examples"),
-        ("unknown signature", {"signature_name": "classify_all", "instances": [good]}, "'classify_all' is not in the model"),
-        ("not a tf.Example", {"instances": [{"b64": base64.b64encode(b"not a proto").decode()}]},
-         "the model rejected the input"),
+        (
+            "columns of different lengths",
+            {
+                "signature_name": "raw_features",
+                "inputs": {k: [v] * (2 if k == "price" else 1) for k, v in good.items()},
+            },
+            "same number of examples",
+        ),
+        (
+            "unknown signature",
+            {"signature_name": "classify_all", "instances": [good]},
+            "'classify_all' is not in the model",
+        ),
+        (
+            "not a tf.Example",
+            {"instances": [{"b64": base64.b64encode(b"not a proto").decode()}]},
+            "the model rejected the input",
+        ),
         ("bad base64", {"instances": [{"b64": "***"}]}, "not valid base64"),
     ]
 
@@ -291,8 +346,9 @@ def test_token_is_required(server):
     anonymous = requests.get(url, timeout=10)
     assert anonymous.status_code == 401 and "bearer token" in anonymous.json()["error"]
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
-    wrong = requests.post(url + ":predict", json={"instances": [1]}, headers={"Authorization": "Bearer nope"},
-                          timeout=10)
+    wrong = requests.post(
+        url + ":predict", json={"instances": [1]}, headers={"Authorization": "Bearer nope"}, timeout=10
+    )
     assert wrong.status_code == 401 and "invalid bearer token" in wrong.json()["error"]
     assert server["http"].get(url, timeout=10).status_code == 200
 
@@ -300,8 +356,14 @@ def test_token_is_required(server):
 def test_server_will_not_start_without_a_token(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "DROPOUT_SERVING_TOKEN"}
     env["DROPOUT__SERVING__TOKEN_FILE"] = str(tmp_path / "absent.token")
-    done = subprocess.run([sys.executable, "-m", "dropout.serving"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "dropout.serving"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "no serving token: set $DROPOUT_SERVING_TOKEN" in done.stderr
 
@@ -345,7 +407,10 @@ def test_newly_pushed_version_is_picked_up_without_failed_requests(server):
     assert not failed, f"{len(failed)} of {len(results)} requests failed during the swap: {set(failed)}"
     served = [v for _, v in results]
     assert "3" in served, "version 3 never answered"
-    assert served.index("3") > 0 and served[0] in ("1", "2")  # traffic before the push went to the old versions
+    assert served.index("3") > 0 and served[0] in (
+        "1",
+        "2",
+    )  # traffic before the push went to the old versions
     status = server["http"].get(f"{server['base']}/v1/models/{MODEL}").json()["model_version_status"]
     assert [s["version"] for s in status] == ["3", "2"]  # keep_versions = 2: version 1 unloaded
     labels = requests.get(f"{server['base']}/healthz", timeout=10).json()["labels"]

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dropout.settings import load_settings, pseudonym_key
+from dropout.contract.settings import load_settings, pseudonym_key
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,11 @@ def test_default_config_anchors_paths_at_repo_root():
 
 
 def test_environment_overrides_typed_values():
-    env = {"DROPOUT__MODEL__EPOCHS": "3", "DROPOUT__DATA__WINDOW_DAYS": "7", "DROPOUT__PIPELINE__ROOT": "/srv/x"}
+    env = {
+        "DROPOUT__MODEL__EPOCHS": "3",
+        "DROPOUT__DATA__WINDOW_DAYS": "7",
+        "DROPOUT__PIPELINE__ROOT": "/srv/x",
+    }
     settings = load_settings(REPO / "config" / "default.toml", env=env)
     assert settings.model.epochs == 3
     assert settings.data.window_days == 7

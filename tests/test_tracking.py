@@ -24,15 +24,22 @@ from pathlib import Path
 import _worlds  # tests/_worlds.py
 import pytest
 
-from dropout.settings import load_settings
-from tfx_pipeline import tracking, tracking_plots, tracking_registry
+from dropout.contract import decisions
+from dropout.contract.settings import load_settings
+from dropout.registry import aliases, connection, plots, record
 
 REPO = Path(__file__).resolve().parents[1]
 START, STOP = REPO / "infra" / "mlflow" / "start.sh", REPO / "infra" / "mlflow" / "stop.sh"
 RUNS = {0: "track-span0", 1: "track-span1", "rejected": "track-span1-rejected"}
 # What runs before the steward's review (the data checks); a rejected batch stops there.
-DATA_CHECKS = ("ImportSchemaGen", "LearnerExampleGen", "previous_statistics", "StatisticsGen",
-               "ExampleValidator", "DistributionValidator")
+DATA_CHECKS = (
+    "ImportSchemaGen",
+    "LearnerExampleGen",
+    "previous_statistics",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DistributionValidator",
+)
 EPOCHS = 2
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -44,8 +51,13 @@ def _free_port() -> int:
 
 
 def _server_env(home: Path, auth: bool) -> dict[str, str]:
-    return {**os.environ, "MLFLOW_HOME": str(home), "MLFLOW_PORT": str(_free_port()),
-            "MLFLOW_AUTH": "1" if auth else "0", "MLFLOW_START_TIMEOUT": "200"}
+    return {
+        **os.environ,
+        "MLFLOW_HOME": str(home),
+        "MLFLOW_PORT": str(_free_port()),
+        "MLFLOW_AUTH": "1" if auth else "0",
+        "MLFLOW_START_TIMEOUT": "200",
+    }
 
 
 def _start(home: Path, auth: bool) -> tuple[str, dict[str, str]]:
@@ -76,26 +88,30 @@ def auth_server(tmp_path_factory):
 
 
 def _settings(root: Path, uri: str, tag: str, **extra: str):
-    env = _worlds.world_env(root, "tracking-test-key", **{
-        "DROPOUT__MODEL__EPOCHS": str(EPOCHS),
-        "DROPOUT__MODEL__BATCH_SIZE": "32",
-        "DROPOUT__MODEL__LSTM_UNITS": "8",
-        "DROPOUT__MODEL__DENSE_UNITS": "8",
-        # Tiny data: blessing must not hinge on noise; the gates themselves are tested elsewhere.
-        "DROPOUT__EVALUATION__AUC_FLOOR": "0.0",
-        "DROPOUT__EVALUATION__REGRESSION_TOLERANCE": "1.0",
-        "DROPOUT__EVALUATION__MAX_RECALL_GAP": "1.0",
-        "DROPOUT__TRACKING__URI": uri,
-        "DROPOUT__TRACKING__EXPERIMENT": f"test-{tag}",
-        "DROPOUT__TRACKING__REGISTERED_MODEL": f"dropout_risk_test_{tag}",
-        "DROPOUT__TRACKING__HTTP_RETRIES": "1",
-        **extra,
-    })
+    env = _worlds.world_env(
+        root,
+        "tracking-test-key",
+        **{
+            "DROPOUT__MODEL__EPOCHS": str(EPOCHS),
+            "DROPOUT__MODEL__BATCH_SIZE": "32",
+            "DROPOUT__MODEL__LSTM_UNITS": "8",
+            "DROPOUT__MODEL__DENSE_UNITS": "8",
+            # Tiny data: blessing must not hinge on noise; the gates themselves are tested elsewhere.
+            "DROPOUT__EVALUATION__AUC_FLOOR": "0.0",
+            "DROPOUT__EVALUATION__REGRESSION_TOLERANCE": "1.0",
+            "DROPOUT__EVALUATION__MAX_RECALL_GAP": "1.0",
+            "DROPOUT__TRACKING__URI": uri,
+            "DROPOUT__TRACKING__EXPERIMENT": f"test-{tag}",
+            "DROPOUT__TRACKING__REGISTERED_MODEL": f"dropout_risk_test_{tag}",
+            "DROPOUT__TRACKING__HTTP_RETRIES": "1",
+            **extra,
+        },
+    )
     return load_settings(REPO / "config" / "default.toml", env=env)
 
 
 def _run_until_pusher(settings, span: int, run_id: str) -> None:
-    from tfx_pipeline import runner
+    from dropout.pipeline import runner
 
     ir = runner.compile_ir(settings, span)
     for node in runner.graph(ir)["nodes"]:
@@ -104,7 +120,7 @@ def _run_until_pusher(settings, span: int, run_id: str) -> None:
 
 
 def _run_data_checks(settings, span: int, run_id: str) -> None:
-    from tfx_pipeline import runner
+    from dropout.pipeline import runner
 
     ir = runner.compile_ir(settings, span)
     for node in runner.graph(ir)["nodes"]:
@@ -113,62 +129,67 @@ def _run_data_checks(settings, span: int, run_id: str) -> None:
 
 
 def _run_pusher(settings, span: int, run_id: str) -> None:
-    from tfx_pipeline import runner
+    from dropout.pipeline import runner
 
     runner.run_node(runner.compile_ir(settings, span), "Pusher", run_id)
 
 
 def _aliases(c, name: str) -> dict[str, str | None]:
-    return {a: tracking_registry.alias_version(c, name, a) for a in ("champion", "challenger")}
+    return {a: aliases.alias_version(c, name, a) for a in ("champion", "challenger")}
 
 
 @pytest.fixture(scope="module")
 def world(server, tmp_path_factory):
     """Two spans through the pipeline, recorded, decided and promoted as the training DAG does."""
-    from dropout.generator import GeneratorConfig, generate
-    from tfx_pipeline import review
+    from dropout.review import approval, data_review, records
+    from lab.generator import GeneratorConfig, generate
 
     root = tmp_path_factory.mktemp("tracking")
-    generate(root / "data", GeneratorConfig(learners=300, days=20, seed=11, malformed_rate=0.003,
-                                            app_version_change_day=10))
+    generate(
+        root / "data",
+        GeneratorConfig(learners=300, days=20, seed=11, malformed_rate=0.003, app_version_change_day=10),
+    )
     settings = _settings(root, server, uuid.uuid4().hex[:8])
     name = settings.tracking.registered_model
-    c = tracking.client(settings.tracking)
+    c = connection.client(settings.tracking)
     seen: dict[str, object] = {}
     drift = {"span": 1, "baseline_span": 0, "features": ["logins", "mean_dwell_seconds"], "max_js": 0.31}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DROPOUT_PSEUDONYM_KEY", "tracking-test-key")  # the ExampleGen executor reads it
         # Span 0: weekly run, approved, pushed, promoted.
-        review.record_start(settings, RUNS[0], 0, "weekly", "scheduled", "config/default.toml")
+        records.record_start(settings, RUNS[0], 0, "weekly", "scheduled", "config/default.toml")
         _run_until_pusher(settings, 0, RUNS[0])
-        seen["record0"] = tracking.record_training(settings, RUNS[0], dag_id="dropout_training",
-                                                   airflow_run_id=RUNS[0])
-        review.record_approval(settings, RUNS[0], 0, review.APPROVE, "manager", "")
+        seen["record0"] = record.record_training(
+            settings, RUNS[0], dag_id="dropout_training", airflow_run_id=RUNS[0]
+        )
+        approval.record_approval(settings, RUNS[0], 0, decisions.APPROVE, "manager", "")
         _run_pusher(settings, 0, RUNS[0])
-        seen["promote0"] = tracking_registry.promote_champion(settings, RUNS[0])
+        seen["promote0"] = aliases.promote_champion(settings, RUNS[0])
         # Span 1: drift-triggered; rejected first, then approved before and after Pusher ran.
-        review.record_start(settings, RUNS[1], 1, "drift", "asset_triggered", "config/default.toml")
+        records.record_start(settings, RUNS[1], 1, "drift", "asset_triggered", "config/default.toml")
         _run_until_pusher(settings, 1, RUNS[1])
-        seen["record1"] = tracking.record_training(settings, RUNS[1], dag_id="dropout_training",
-                                                   airflow_run_id=RUNS[1], drift=drift)
+        seen["record1"] = record.record_training(
+            settings, RUNS[1], dag_id="dropout_training", airflow_run_id=RUNS[1], drift=drift
+        )
         seen["after_record1"] = _aliases(c, name)
-        review.record_approval(settings, RUNS[1], 1, review.REJECT, "manager", "")
-        seen["promote1_rejected"] = tracking_registry.promote_champion(settings, RUNS[1])
+        approval.record_approval(settings, RUNS[1], 1, decisions.REJECT, "manager", "")
+        seen["promote1_rejected"] = aliases.promote_champion(settings, RUNS[1])
         seen["after_reject"] = _aliases(c, name)
-        review.record_approval(settings, RUNS[1], 1, review.APPROVE, "manager", "")
-        with pytest.raises(tracking.TrackingError) as not_pushed:
-            tracking_registry.promote_champion(settings, RUNS[1])
+        approval.record_approval(settings, RUNS[1], 1, decisions.APPROVE, "manager", "")
+        with pytest.raises(connection.TrackingError) as not_pushed:
+            aliases.promote_champion(settings, RUNS[1])
         seen["not_pushed_error"] = str(not_pushed.value)
         seen["after_not_pushed"] = _aliases(c, name)
         _run_pusher(settings, 1, RUNS[1])
-        seen["promote1"] = tracking_registry.promote_champion(settings, RUNS[1])
+        seen["promote1"] = aliases.promote_champion(settings, RUNS[1])
         seen["after_promote1"] = _aliases(c, name)
         # Span 1 again, weekly: the steward rejects the batch, so only the data checks ran.
-        review.record_start(settings, RUNS["rejected"], 1, "weekly", "scheduled", "config/default.toml")
+        records.record_start(settings, RUNS["rejected"], 1, "weekly", "scheduled", "config/default.toml")
         _run_data_checks(settings, 1, RUNS["rejected"])
-        review.record_data_decision(settings, RUNS["rejected"], 1, review.REJECT_BATCH, "steward", "")
-        seen["record_rejected"] = tracking.record_training(settings, RUNS["rejected"], dag_id="dropout_training",
-                                                           airflow_run_id=RUNS["rejected"])
+        data_review.record_data_decision(settings, RUNS["rejected"], 1, decisions.REJECT_BATCH, "steward", "")
+        seen["record_rejected"] = record.record_training(
+            settings, RUNS["rejected"], dag_id="dropout_training", airflow_run_id=RUNS["rejected"]
+        )
         seen["after_rejected"] = _aliases(c, name)
     return {"root": root, "settings": settings, "client": c, "seen": seen, "drift": drift}
 
@@ -178,7 +199,7 @@ def _run(world, span: int):
 
 
 def _outputs(world, span: int):
-    from tfx_pipeline import outputs
+    from dropout.pipeline import outputs
 
     s = world["settings"].pipeline
     return outputs.run_outputs(s.metadata_path, s.name, RUNS[span])
@@ -193,19 +214,28 @@ def test_curves_and_calibration_from_tfma_plot_data():
         {"threshold": 0.1, "truePositives": 4, "falsePositives": 3, "trueNegatives": 3},
         {"threshold": 1.0, "trueNegatives": 6, "falseNegatives": 4},
     ]
-    c = tracking_plots.curves(matrices)
+    c = plots.curves(matrices)
     assert c["tpr"] == [1.0, 0.5, 0.0] and c["fpr"] == [0.5, 0.0, 0.0]
     assert c["recall"] == [1.0, 0.5] and c["precision"] == [4 / 7, 1.0]  # undefined precision left out
-    cal = tracking_plots.calibration([
-        {"numWeightedExamples": {"value": 4}, "totalWeightedLabel": {"value": 1},
-         "totalWeightedRefinedPrediction": {"value": 0.8}},
-        {"numWeightedExamples": 0.0}, {"numWeightedExamples": 2.0, "totalWeightedRefinedPrediction": 1.8},
-    ])
+    cal = plots.calibration(
+        [
+            {
+                "numWeightedExamples": {"value": 4},
+                "totalWeightedLabel": {"value": 1},
+                "totalWeightedRefinedPrediction": {"value": 0.8},
+            },
+            {"numWeightedExamples": 0.0},
+            {"numWeightedExamples": 2.0, "totalWeightedRefinedPrediction": 1.8},
+        ]
+    )
     assert cal == {"predicted": [0.2, 0.9], "observed": [0.25, 0.0], "examples": [4.0, 2.0]}
 
 
 def test_metric_names_are_mlflow_safe():
-    assert tracking.metric_name("eval_slice", "course_id", "C-PY101 (β)", "auc") == "eval_slice/course_id/C-PY101 _β_/auc"
+    assert (
+        record.metric_name("eval_slice", "course_id", "C-PY101 (β)", "auc")
+        == "eval_slice/course_id/C-PY101 _β_/auc"
+    )
 
 
 def test_push_to_serving_takes_a_new_highest_version(tmp_path):
@@ -214,10 +244,13 @@ def test_push_to_serving_takes_a_new_highest_version(tmp_path):
     (model / "saved_model.pb").write_bytes(b"graph")
     base = tmp_path / "serving" / "m"
     (base / "99999999999").mkdir(parents=True)  # a version number from the future
-    target = tracking_registry.push_to_serving(model, base)
+    target = aliases.push_to_serving(model, base)
     assert target == base / "100000000000"
     assert (target / "saved_model.pb").read_bytes() == b"graph"
-    assert sorted(p.name for p in base.iterdir()) == ["100000000000", "99999999999"]  # nothing half-copied left
+    assert sorted(p.name for p in base.iterdir()) == [
+        "100000000000",
+        "99999999999",
+    ]  # nothing half-copied left
 
 
 # --- Server down, basic auth ------------------------------------------------------------------------
@@ -226,15 +259,25 @@ def test_push_to_serving_takes_a_new_highest_version(tmp_path):
 def test_server_down_fails_clearly_and_records_nothing(server, tmp_path):
     closed = f"http://127.0.0.1:{_free_port()}"
     settings = _settings(tmp_path, closed, "down")
-    with pytest.raises(tracking.TrackingError) as err:
-        tracking.record_training(settings, "never-recorded")
-    assert closed in str(err.value) and "not reachable" in str(err.value) and "nothing was recorded" in str(err.value)
+    with pytest.raises(connection.TrackingError) as err:
+        record.record_training(settings, "never-recorded")
+    assert (
+        closed in str(err.value)
+        and "not reachable" in str(err.value)
+        and "nothing was recorded" in str(err.value)
+    )
     # The CLI exits non-zero with the same message (what an Airflow task shows).
     env = {**os.environ, "DROPOUT__TRACKING__URI": closed, "DROPOUT__TRACKING__HTTP_RETRIES": "0"}
-    proc = subprocess.run([sys.executable, "-m", "tfx_pipeline.tracking", "ping"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dropout.registry", "ping"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and closed in proc.stderr and "not reachable" in proc.stderr
-    live = tracking.client(dataclasses.replace(settings.tracking, uri=server))
+    live = connection.client(dataclasses.replace(settings.tracking, uri=server))
     assert live.get_experiment_by_name(settings.tracking.experiment) is None
 
 
@@ -247,7 +290,9 @@ def test_basic_auth_rejects_anonymous_clients(auth_server, monkeypatch):
     with pytest.raises(urllib.error.HTTPError) as anonymous:
         urllib.request.urlopen(search, timeout=30)
     assert anonymous.value.code == 401
-    wrong = urllib.request.Request(search, headers={"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()})
+    wrong = urllib.request.Request(
+        search, headers={"Authorization": "Basic " + base64.b64encode(b"admin:wrong").decode()}
+    )
     with pytest.raises(urllib.error.HTTPError) as bad_password:
         urllib.request.urlopen(wrong, timeout=30)
     assert bad_password.value.code == 401
@@ -271,19 +316,24 @@ def test_training_run_params_metrics_and_tags(world):
     run = _run(world, 0)
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     out = _outputs(world, 0)
-    assert run.info.status == "FINISHED" and tags[tracking.COMPLETE_TAG] == "true"
+    assert run.info.status == "FINISHED" and tags[connection.COMPLETE_TAG] == "true"
     # Why, where from, which code.
     assert tags["dropout.reason"] == "weekly"
     assert tags["airflow.dag_id"] == "dropout_training" and tags["airflow.run_id"] == RUNS[0]
-    assert tags[tracking.TFX_RUN_TAG] == RUNS[0]
+    assert tags[connection.TFX_RUN_TAG] == RUNS[0]
     assert tags["mlmd.execution.Trainer"] == str(out.executions["Trainer"][0])
     assert tags["mlmd.execution.Evaluator"] == str(out.executions["Evaluator"][0])
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
     assert tags["code.git_sha"] == sha == tags["mlflow.source.git.commit"]
     # Data: span and counts that reconcile with the ingestion report.
     counts = json.loads((Path(out.uri("LearnerExampleGen", "report")) / "counts.json").read_text())
     assert params["span"] == "0"
-    assert metrics["data/accepted"] == counts["accepted"] and metrics["data/quarantined"] == counts["quarantined"]
+    assert (
+        metrics["data/accepted"] == counts["accepted"]
+        and metrics["data/quarantined"] == counts["quarantined"]
+    )
     assert metrics["data/accepted"] + metrics["data/quarantined"] == metrics["data/input_records"]
     assert counts["quarantined"] > 0
     assert sum(v for k, v in metrics.items() if k.startswith("data/quarantined/")) == counts["quarantined"]
@@ -304,7 +354,9 @@ def test_training_curves_evaluation_slices_fairness_and_blessing(world):
     history = c.get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in history] == list(range(len(history))) and 1 <= len(history) <= EPOCHS
     assert len(c.get_metric_history(run.info.run_id, "train/val_auc")) == len(history)
-    fairness = json.loads((Path(_outputs(world, 0).uri("FairnessGate", "blessing")) / "fairness.json").read_text())
+    fairness = json.loads(
+        (Path(_outputs(world, 0).uri("FairnessGate", "blessing")) / "fairness.json").read_text()
+    )
     overall = next(r["metrics"] for r in fairness["slices"] if not r["slice"])
     assert metrics["eval/auc"] == pytest.approx(overall["auc"]) and 0.0 <= metrics["eval/auc"] <= 1.0
     assert metrics["eval/example_count"] == overall["example_count"]
@@ -313,8 +365,10 @@ def test_training_curves_evaluation_slices_fairness_and_blessing(world):
     for row in genders:
         value = row["slice"]["gender"]
         assert metrics[f"eval_slice/gender/{value}/example_count"] == row["metrics"]["example_count"]
-    assert sum(metrics[f"eval_slice/gender/{r['slice']['gender']}/example_count"] for r in genders) == \
-        overall["example_count"]
+    assert (
+        sum(metrics[f"eval_slice/gender/{r['slice']['gender']}/example_count"] for r in genders)
+        == overall["example_count"]
+    )
     assert any(k.startswith("eval_slice/course_id/") for k in metrics)
     assert metrics["fairness/recall_gap"] == pytest.approx(fairness["fairness"]["gap"])
     assert metrics["decision/blessed"] == 1.0 and run.data.tags["dropout.blessed"] == "true"
@@ -330,8 +384,12 @@ def test_artifacts_images_reports_and_model(world, tmp_path):
     c = world["client"]
     top = {a.path for a in c.list_artifacts(run_id)}
     assert {"data", "schema", "validation", "evaluation", "training", "reviews", "serving_model"} <= top, top
-    plots = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/plots",
-                                                dst_path=str(tmp_path), tracking_uri=world["settings"].tracking.uri)
+    plots = mlflow.artifacts.download_artifacts(
+        run_id=run_id,
+        artifact_path="evaluation/plots",
+        dst_path=str(tmp_path),
+        tracking_uri=world["settings"].tracking.uri,
+    )
     for name in ("roc.png", "precision_recall.png", "calibration.png"):
         data = (Path(plots) / name).read_bytes()
         assert data.startswith(PNG) and len(data) > 5000, name
@@ -340,14 +398,23 @@ def test_artifacts_images_reports_and_model(world, tmp_path):
     assert {name.split("-")[0] for name in tfma_files if name.endswith(".tfrecord")} >= {"metrics", "plots"}
     reviews = {Path(a.path).name for a in c.list_artifacts(run_id, "reviews")}
     assert {"run.json"} <= reviews
-    anomalies = json.loads(Path(mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path="validation/anomalies.json", dst_path=str(tmp_path / "a"),
-        tracking_uri=world["settings"].tracking.uri)).read_text())
-    assert set(anomalies) == {"schema", "drift", "drift_trigger"} and anomalies["drift"] == []  # span 0: no baseline
+    anomalies = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path="validation/anomalies.json",
+                dst_path=str(tmp_path / "a"),
+                tracking_uri=world["settings"].tracking.uri,
+            )
+        ).read_text()
+    )
+    assert (
+        set(anomalies) == {"schema", "drift", "drift_trigger"} and anomalies["drift"] == []
+    )  # span 0: no baseline
     serving = {Path(a.path).name for a in c.list_artifacts(run_id, "serving_model")}
     assert "saved_model.pb" in serving
     version = c.get_model_version(world["settings"].tracking.registered_model, "1")
-    assert version.run_id == run_id and version.tags[tracking.TFX_RUN_TAG] == RUNS[0]
+    assert version.run_id == run_id and version.tags[connection.TFX_RUN_TAG] == RUNS[0]
 
 
 @pytest.mark.e2e
@@ -374,29 +441,36 @@ def test_second_retrain_moves_champion_only_after_approval_and_push(world):
     assert seen["after_promote1"]["champion"] == "2"
     versions = sorted(int(v.version) for v in c.search_model_versions(f"name = '{name}'"))
     assert versions == [1, 2]  # the previous champion stays registered
-    assert tracking_registry.PROMOTED_TAG in c.get_model_version(name, "1").tags
+    assert aliases.PROMOTED_TAG in c.get_model_version(name, "1").tags
 
 
 @pytest.mark.e2e
 def test_recording_again_is_a_no_op(world):
-    again = tracking.record_training(world["settings"], RUNS[0])
-    assert again["already_recorded"] is True and again["mlflow_run_id"] == world["seen"]["record0"]["mlflow_run_id"]
+    again = record.record_training(world["settings"], RUNS[0])
+    assert (
+        again["already_recorded"] is True
+        and again["mlflow_run_id"] == world["seen"]["record0"]["mlflow_run_id"]
+    )
     exp = world["client"].get_experiment_by_name(world["settings"].tracking.experiment)
-    assert len(tracking.find_runs(world["client"], exp.experiment_id, RUNS[0])) == 1
+    assert len(connection.find_runs(world["client"], exp.experiment_id, RUNS[0])) == 1
 
 
 @pytest.mark.e2e
 def test_failure_midway_leaves_no_half_recorded_run(world):
     from mlflow.entities import ViewType
 
-    settings = dataclasses.replace(world["settings"], tracking=dataclasses.replace(
-        world["settings"].tracking, experiment=world["settings"].tracking.experiment + "-broken"))
+    settings = dataclasses.replace(
+        world["settings"],
+        tracking=dataclasses.replace(
+            world["settings"].tracking, experiment=world["settings"].tracking.experiment + "-broken"
+        ),
+    )
     graph_file = Path(_outputs(world, 0).uri("Trainer", "model")) / "Format-Serving" / "saved_model.pb"
     moved = graph_file.with_suffix(".moved")
     graph_file.rename(moved)  # the model goes missing after metrics and reports were written
     try:
-        with pytest.raises(tracking.TrackingError) as err:
-            tracking.record_training(settings, RUNS[0])
+        with pytest.raises(connection.TrackingError) as err:
+            record.record_training(settings, RUNS[0])
     finally:
         moved.rename(graph_file)
     assert "the partial run was deleted" in str(err.value) and RUNS[0] in str(err.value)
@@ -404,7 +478,7 @@ def test_failure_midway_leaves_no_half_recorded_run(world):
     exp = c.get_experiment_by_name(settings.tracking.experiment)
     assert c.search_runs([exp.experiment_id]) == []
     deleted = c.search_runs([exp.experiment_id], run_view_type=ViewType.DELETED_ONLY)
-    assert len(deleted) == 1 and deleted[0].data.tags[tracking.COMPLETE_TAG] == "false"
+    assert len(deleted) == 1 and deleted[0].data.tags[connection.COMPLETE_TAG] == "false"
     assert deleted[0].data.metrics["data/accepted"] > 0  # it had got that far
 
 
@@ -415,27 +489,35 @@ def test_rollback_moves_champion_and_repushes_the_earlier_model(world):
     base = Path(settings.pipeline.serving_root) / settings.pipeline.model_name
     first_push = Path(_outputs(world, 0).properties("Pusher", "pushed_model")["pushed_destination"])
     before = {p.name for p in base.iterdir()}
-    result = tracking_registry.rollback(settings)
+    result = aliases.rollback(settings)
     assert result["champion"] == "1" and result["previous_champion"] == "2"
-    assert tracking_registry.alias_version(c, name, "champion") == "1"
+    assert aliases.alias_version(c, name, "champion") == "1"
     destination = Path(result["pushed_destination"])
     assert destination.parent == base and destination.name not in before
     assert int(destination.name) == max(int(p.name) for p in base.iterdir() if p.name.isdigit())
     assert (destination / "saved_model.pb").read_bytes() == (first_push / "saved_model.pb").read_bytes()
     assert c.get_model_version(name, "1").tags["rollback.from_version"] == "2"
     assert sorted(int(v.version) for v in c.search_model_versions(f"name = '{name}'")) == [1, 2]
-    with pytest.raises(tracking.TrackingError, match="ever champion"):
-        tracking_registry.rollback(settings)  # nothing before version 1
+    with pytest.raises(connection.TrackingError, match="ever champion"):
+        aliases.rollback(settings)  # nothing before version 1
 
 
 @pytest.mark.e2e
 def test_drift_monitor_decision_not_to_retrain_is_recorded(world):
-    result = {"span": 2, "baseline_span": 1, "drift": False, "features": [],
-              "reason": "no feature beyond its drift threshold; champion AUC within 0.05 of promotion"}
-    recorded = tracking.record_monitor_decision(world["settings"], result, airflow_run_id="scheduled__x")
+    result = {
+        "span": 2,
+        "baseline_span": 1,
+        "drift": False,
+        "features": [],
+        "reason": "no feature beyond its drift threshold; champion AUC within 0.05 of promotion",
+    }
+    recorded = record.record_monitor_decision(world["settings"], result, airflow_run_id="scheduled__x")
     run = world["client"].get_run(recorded["mlflow_run_id"])
-    assert run.data.tags[tracking.KIND_TAG] == "drift_check" and run.data.tags["dropout.retrain"] == "false"
-    assert run.data.tags["dropout.reason"] == result["reason"] and run.data.tags[tracking.COMPLETE_TAG] == "true"
+    assert run.data.tags[connection.KIND_TAG] == "drift_check" and run.data.tags["dropout.retrain"] == "false"
+    assert (
+        run.data.tags["dropout.reason"] == result["reason"]
+        and run.data.tags[connection.COMPLETE_TAG] == "true"
+    )
     assert run.data.params["span"] == "2" and run.data.metrics["decision/retrain"] == 0.0
 
 
@@ -446,8 +528,8 @@ def test_rejected_batch_is_recorded_without_a_model(world):
     assert recorded["blessed"] is False and recorded["model_version"] is None
     run = c.get_run(recorded["mlflow_run_id"])
     tags, metrics = run.data.tags, run.data.metrics
-    assert run.info.status == "FINISHED" and tags[tracking.COMPLETE_TAG] == "true"
-    assert tags[tracking.KIND_TAG] == "training" and tags[tracking.TFX_RUN_TAG] == RUNS["rejected"]
+    assert run.info.status == "FINISHED" and tags[connection.COMPLETE_TAG] == "true"
+    assert tags[connection.KIND_TAG] == "training" and tags[connection.TFX_RUN_TAG] == RUNS["rejected"]
     assert tags["dropout.reason"] == "weekly" and tags["dropout.data_decision"] == "Reject batch"
     assert tags["dropout.data_decision_by"] == "steward" and "batch rejected" in run.info.run_name
     assert metrics["decision/data_accepted"] == 0.0 and metrics["decision/blessed"] == 0.0

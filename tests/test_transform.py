@@ -7,9 +7,10 @@ import pytest
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from dropout import features as F
-from tfx_pipeline import schema as schema_lib
-from tfx_pipeline.transform import preprocessing_fn
+from dropout.contract import features as F
+from dropout.pipeline import drift
+from dropout.pipeline import schema as schema_lib
+from dropout.pipeline.transform import preprocessing_fn
 
 REPO = Path(__file__).resolve().parents[1]
 W = 4
@@ -20,10 +21,24 @@ def _row(learner, logins, active, course="C-PY101", price=0.0, label=0, score=50
     row["logins"] = np.array(logins, np.float32)
     row[F.ACTIVE_MASK_KEY] = np.array(active, np.float32)
     row[F.ENROLLED_MASK_KEY] = np.ones(W, np.float32)
-    row.update({F.LEARNER_KEY: learner, F.SPAN_KEY: 0, "course_id": course, "cohort": "2026-09",
-                "region": "EU", "device": "web", "plan": "free", "price": price, "age_band": "25-34",
-                "gender": "f", F.LABEL_KEY: label, F.SCORE_KEY: score,
-                F.INTERVENTIONS_KEY: intervened[0], F.INTERVENTION_OUTCOME_KEY: intervened[1]})
+    row.update(
+        {
+            F.LEARNER_KEY: learner,
+            F.SPAN_KEY: 0,
+            "course_id": course,
+            "cohort": "2026-09",
+            "region": "EU",
+            "device": "web",
+            "plan": "free",
+            "price": price,
+            "age_band": "25-34",
+            "gender": "f",
+            F.LABEL_KEY: label,
+            F.SCORE_KEY: score,
+            F.INTERVENTIONS_KEY: intervened[0],
+            F.INTERVENTION_OUTCOME_KEY: intervened[1],
+        }
+    )
     return row
 
 
@@ -36,9 +51,10 @@ def transformed(tmp_path_factory):
         _row("c", [3, 3, 0, 0], [1, 1, 0, 0], price=30.0, score=100.0, intervened=(2.0, 1.0)),
     ]
     with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft"))):
-        (data, metadata), _ = (rows, dataset_metadata.DatasetMetadata(schema)) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn
-        )
+        (data, metadata), _ = (
+            rows,
+            dataset_metadata.DatasetMetadata(schema),
+        ) | tft_beam.AnalyzeAndTransformDataset(preprocessing_fn)
     return data, metadata
 
 
@@ -46,8 +62,9 @@ def test_sequences_are_z_scored_over_active_days_only(transformed):
     data, _ = transformed
     active_values = np.array([2, 4, 3, 3], np.float32)  # logins on active days
     mean, std = active_values.mean(), active_values.std()
-    np.testing.assert_allclose(data[0][F.transformed_name("logins")], [(2 - mean) / std, 0, (4 - mean) / std, 0],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        data[0][F.transformed_name("logins")], [(2 - mean) / std, 0, (4 - mean) / std, 0], rtol=1e-5
+    )
     np.testing.assert_allclose(data[1][F.transformed_name("logins")], np.zeros(W))
 
 
@@ -60,7 +77,10 @@ def test_masks_pass_through_and_vocabulary_has_oov(transformed):
 
 def test_intervention_context_is_z_scored(transformed):
     data, _ = transformed
-    for key, values in ((F.INTERVENTIONS_KEY, [0.0, 0.0, 2.0]), (F.INTERVENTION_OUTCOME_KEY, [-1.0, -1.0, 1.0])):
+    for key, values in (
+        (F.INTERVENTIONS_KEY, [0.0, 0.0, 2.0]),
+        (F.INTERVENTION_OUTCOME_KEY, [-1.0, -1.0, 1.0]),
+    ):
         values = np.array(values, np.float32)
         expected = (values - values.mean()) / values.std()
         np.testing.assert_allclose([row[F.transformed_name(key)] for row in data], expected, rtol=1e-5)
@@ -75,7 +95,9 @@ def test_score_scaled_and_unknown_kept(transformed):
 def test_output_schema_has_model_inputs_and_no_identifiers(transformed):
     _, metadata = transformed
     names = {f.name for f in metadata.schema.feature}
-    expected = {F.transformed_name(k) for k in (*F.sequence_keys(), *F.CATEGORICAL_CONTEXT, *F.NUMERIC_CONTEXT)}
+    expected = {
+        F.transformed_name(k) for k in (*F.sequence_keys(), *F.CATEGORICAL_CONTEXT, *F.NUMERIC_CONTEXT)
+    }
     assert expected | {F.LABEL_KEY, F.SCORE_KEY} == names
     assert F.LEARNER_KEY not in names and "gender" not in names
 
@@ -85,7 +107,7 @@ def test_schema_window_and_drift_config():
     adapted = schema_lib.schema_for_window(curated, 7)
     dims = {f.name: [d.size for d in f.shape.dim] for f in adapted.feature}
     assert dims["logins"] == [7] and dims["course_id"] == []
-    config = schema_lib.drift_config(curated)
+    config = drift.comparator_config(curated)
     by_name = {c.path.step[0]: c.distribution_comparator for c in config.default_slice_config.feature}
     assert by_name["logins"].jensen_shannon_divergence.threshold == pytest.approx(0.1)
     assert by_name["cohort"].infinity_norm.threshold == pytest.approx(0.2)

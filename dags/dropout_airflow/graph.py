@@ -1,7 +1,7 @@
 """The TFX pipeline's nodes and edges, committed as ``dags/pipeline_graph.json``.
 
-Generated in the TFX environment (``python -m tfx_pipeline.runner --config config/default.toml graph``)
-because the DAG processor cannot import TFX; ``tests/test_pipeline_graph.py`` regenerates it and fails
+Generated in the TFX environment (``python -m dropout.pipeline --config config/default.toml graph``)
+because the DAG processor cannot import TFX; ``tests/dags/test_pipeline_graph.py`` regenerates it and fails
 when the committed copy is stale.
 """
 

@@ -1,6 +1,6 @@
 """Run TFX-environment commands from Airflow tasks, as subprocesses of the TFX virtualenv.
 
-``TfxNodeOperator`` runs one node of the TFX pipeline (``python -m tfx_pipeline.runner ... node``);
+``TfxNodeOperator`` runs one node of the TFX pipeline (``python -m dropout.pipeline ... node``);
 ``run_tfx`` runs any other module of the TFX environment (the review helpers). Both pass the Airflow
 run id as the TFX pipeline run id, stream the child's output into the task log, and read the JSON
 object the child prints as its last line (its result, pushed to XCom).
@@ -46,8 +46,9 @@ def run_tfx(args: Sequence[str], logger: logging.Logger | None = None) -> dict[s
     logger.info("running in the TFX environment: %s", " ".join(argv))
     tail: deque[str] = deque(maxlen=40)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, bufsize=1) as proc:
+    with subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip("\n")
@@ -60,7 +61,9 @@ def run_tfx(args: Sequence[str], logger: logging.Logger | None = None) -> dict[s
     try:
         result = json.loads(last)
     except json.JSONDecodeError as exc:
-        raise TfxCommandError(f"`{' '.join(argv)}` did not end with a JSON line; last line: {last!r}") from exc
+        raise TfxCommandError(
+            f"`{' '.join(argv)}` did not end with a JSON line; last line: {last!r}"
+        ) from exc
     if not isinstance(result, dict):
         raise TfxCommandError(f"`{' '.join(argv)}` ended with {last!r}, expected a JSON object")
     return result
@@ -70,7 +73,7 @@ class TfxNodeOperator(BaseOperator):
     """One node of the TFX pipeline, run in the TFX environment as part of TFX run ``run_id``.
 
     The task id is the TFX node id. Re-running a node that already completed in this run is a no-op
-    (``tfx_pipeline.runner.run_node``), so Airflow retries are safe.
+    (``dropout.pipeline.runner.run_node``), so Airflow retries are safe.
 
     Args:
         node_id: the TFX node id (also the task id).
@@ -91,7 +94,16 @@ class TfxNodeOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         return run_tfx(
-            ["tfx_pipeline.runner", "--config", self.config, "--span", str(self.span),
-             "node", self.tfx_node_id, "--run-id", context["run_id"]],
+            [
+                "dropout.pipeline",
+                "--config",
+                self.config,
+                "--span",
+                str(self.span),
+                "node",
+                self.tfx_node_id,
+                "--run-id",
+                context["run_id"],
+            ],
             logger=self.log,
         )

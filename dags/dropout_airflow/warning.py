@@ -7,23 +7,12 @@ only once the data is trusted: the skew check found nothing, or a steward chose 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import get_current_context, task
 
+from dropout.contract import decisions
 from dropout_airflow.tfx import run_tfx
-
-# The steward's options when the serving examples are skewed against the champion's training data
-# (the same strings as dropout.warning.job; tests/dags checks they agree).
-ACT_ON_SCORES = "Act on scores"
-HOLD_INTERVENTIONS = "Hold interventions"
-NO_SKEW = "No skew"
-SKEW_OPTIONS = [ACT_ON_SCORES, HOLD_INTERVENTIONS]
-# Untrusted data must not reach learners: silence holds the run's interventions. The next daily run
-# scores fresh data, so a review left longer than this is stale anyway.
-SKEW_REVIEW_DEFAULT = HOLD_INTERVENTIONS
-SKEW_REVIEW_TIMEOUT = timedelta(hours=12)
 
 
 def _base(params: dict[str, Any]) -> list[str]:
@@ -57,13 +46,13 @@ def _decision() -> list[str]:
     """The steward's answer as ``act`` arguments; "No skew" when no review ran."""
     answer = get_current_context()["ti"].xcom_pull(task_ids="steward_review")
     if answer is None:
-        return ["--decision", NO_SKEW, "--by", "pipeline"]
+        return ["--decision", decisions.NO_SKEW, "--by", "pipeline"]
     user = answer.get("responded_by_user") or {}
     # The scheduler applies the default when the response timeout passes; nobody answered then.
-    who = user.get("name") or "timeout (default applied)"
+    who = user.get("name") or decisions.TIMEOUT_ANSWERER
     decision = answer["chosen_options"][0]
     args = ["--decision", decision, "--by", who, "--at", str(answer.get("responded_at") or "")]
-    if decision == HOLD_INTERVENTIONS:
+    if decision == decisions.HOLD_INTERVENTIONS:
         args += ["--reason", f"steward review of the skew report: {decision} ({who})"]
     return args
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from dropout.settings import ServingSettings, load_settings
+from dropout.contract.settings import ServingSettings, load_settings
 
 from .app import ServingApp
 from .registry import ModelRegistry
@@ -42,7 +42,9 @@ def serving_token(settings: ServingSettings, env: dict[str, str] | None = None) 
 def build_app(config: str | None, model_dir: str | None = None) -> tuple[web.Application, ServingSettings]:
     settings = load_settings(config)
     serving = settings.serving
-    directory = Path(model_dir) if model_dir else Path(settings.pipeline.serving_root) / settings.pipeline.model_name
+    directory = (
+        Path(model_dir) if model_dir else Path(settings.pipeline.serving_root) / settings.pipeline.model_name
+    )
     registry = ModelRegistry(
         settings.pipeline.model_name,
         directory,
@@ -66,7 +68,9 @@ def build_app(config: str | None, model_dir: str | None = None) -> tuple[web.App
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dropout.serving", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="config/default.toml", help="settings TOML (default: %(default)s)")
+    parser.add_argument(
+        "--config", default="config/default.toml", help="settings TOML (default: %(default)s)"
+    )
     parser.add_argument("--model-dir", help="override <serving_root>/<model_name>")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -75,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, ValueError, OSError) as exc:
         print(f"dropout.serving: {exc}", file=sys.stderr)
         return 2
-    web.run_app(app, host=serving.host, port=serving.port, access_log=None,
-                print=lambda msg: logging.info("%s", msg))
+    web.run_app(
+        app, host=serving.host, port=serving.port, access_log=None, print=lambda msg: logging.info("%s", msg)
+    )
     return 0
 
 

@@ -25,12 +25,14 @@ from typing import Any
 
 from aiohttp import web
 
+from dropout.contract import features as F
+
 from .batching import Batcher
 from .codec import RequestError, decode_json, format_outputs, parse_inputs, signature_metadata
 from .registry import LoadedVersion, ModelRegistry, NotFound
 
 log = logging.getLogger(__name__)
-DEFAULT_SIGNATURE = "serving_default"
+DEFAULT_SIGNATURE = F.SERVING_SIGNATURE
 _ROUTE = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -58,7 +60,9 @@ class ServingApp:
         model_threads: int = 2,
     ) -> None:
         if not token:
-            raise ValueError("serving needs a non-empty bearer token (see serving.token_env / serving.token_file)")
+            raise ValueError(
+                "serving needs a non-empty bearer token (see serving.token_env / serving.token_file)"
+            )
         self.registry = registry
         self._token = token.encode()
         self.max_batch_size = max_batch_size
@@ -66,7 +70,9 @@ class ServingApp:
         self.max_body_bytes = max_body_bytes
         self.max_instances = max_instances
         self.poll_seconds = poll_seconds
-        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=model_threads, thread_name_prefix="model")
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=model_threads, thread_name_prefix="model"
+        )
         self._loader = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll")
         self.batchers: dict[tuple[int, str], Batcher] = {}
         self._poller: asyncio.Task | None = None
@@ -101,7 +107,9 @@ class ServingApp:
             try:
                 changes = await loop.run_in_executor(self._loader, self.registry.poll)
             except Exception:  # noqa: BLE001 - keep serving what is loaded
-                log.exception("polling %s failed; serving the versions already loaded", self.registry.model_dir)
+                log.exception(
+                    "polling %s failed; serving the versions already loaded", self.registry.model_dir
+                )
                 continue
             for version in changes["unloaded"]:
                 for key in [k for k in self.batchers if k[0] == version]:
@@ -116,7 +124,9 @@ class ServingApp:
             scheme, _, given = header.partition(" ")
             if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
                 reason = "missing" if not header else "invalid"
-                response = _error(401, f"{reason} bearer token; send the header 'Authorization: Bearer <token>'")
+                response = _error(
+                    401, f"{reason} bearer token; send the header 'Authorization: Bearer <token>'"
+                )
                 response.headers["WWW-Authenticate"] = 'Bearer realm="dropout-serving"'
                 return response
         try:
@@ -130,7 +140,11 @@ class ServingApp:
     async def _healthz(self, request: web.Request) -> web.Response:
         labels = self.registry.labels()
         batching = {
-            f"{version}/{signature}": {"batches": b.batches, "requests": b.requests, "largest_batch": b.largest_batch}
+            f"{version}/{signature}": {
+                "batches": b.batches,
+                "requests": b.requests,
+                "largest_batch": b.largest_batch,
+            }
             for (version, signature), b in self.batchers.items()
         }
         body = {"loaded_versions": sorted(self.registry.loaded), "labels": labels, "batching": batching}
@@ -139,10 +153,15 @@ class ServingApp:
     async def _v1(self, request: web.Request) -> web.Response:
         match = _ROUTE.match(request.path)
         if not match:
-            return _error(404, f"unknown path {request.path}; see TF Serving's REST API (/v1/models/<name>...)")
+            return _error(
+                404, f"unknown path {request.path}; see TF Serving's REST API (/v1/models/<name>...)"
+            )
         name, verb = match["name"], match["verb"]
         if name != self.registry.name:
-            return _error(404, f"Servable not found for request: model {name!r}; this server serves {self.registry.name!r}")
+            return _error(
+                404,
+                f"Servable not found for request: model {name!r}; this server serves {self.registry.name!r}",
+            )
         version: int | None = None
         if match["version"] is not None:
             if not match["version"].isdigit():
@@ -170,10 +189,16 @@ class ServingApp:
 
     def _metadata(self, version: int | None, label: str | None) -> web.Response:
         loaded, _ = self.registry.get(version, label or ("canary" if version is None else None))
-        signature_def = {name: signature_metadata(s.inputs, s.outputs) for name, s in loaded.signatures.items()}
+        signature_def = {
+            name: signature_metadata(s.inputs, s.outputs) for name, s in loaded.signatures.items()
+        }
         return web.json_response(
             {
-                "model_spec": {"name": self.registry.name, "signature_name": "", "version": str(loaded.version)},
+                "model_spec": {
+                    "name": self.registry.name,
+                    "signature_name": "",
+                    "version": str(loaded.version),
+                },
                 "metadata": {"signature_def": {"signature_def": signature_def}},
             },
             headers={"X-Model-Version": str(loaded.version)},
@@ -182,7 +207,9 @@ class ServingApp:
     async def _read_body(self, request: web.Request) -> bytes:
         declared = request.content_length
         if declared is not None and declared > self.max_body_bytes:
-            raise RequestError(f"request body is {declared} bytes; the limit is {self.max_body_bytes} (serving.max_body_bytes)")
+            raise RequestError(
+                f"request body is {declared} bytes; the limit is {self.max_body_bytes} (serving.max_body_bytes)"
+            )
         try:
             return await request.read()
         except web.HTTPRequestEntityTooLarge:
@@ -194,8 +221,12 @@ class ServingApp:
         key = (loaded.version, signature)
         batcher = self.batchers.get(key)
         if batcher is None:
-            batcher = Batcher(loaded.signatures[signature].run, max_batch_size=self.max_batch_size,
-                              timeout_s=self.batch_timeout_s, executor=self.executor)
+            batcher = Batcher(
+                loaded.signatures[signature].run,
+                max_batch_size=self.max_batch_size,
+                timeout_s=self.batch_timeout_s,
+                executor=self.executor,
+            )
             batcher.start()
             self.batchers[key] = batcher
         return batcher
@@ -210,7 +241,9 @@ class ServingApp:
                 raise RequestError(
                     f"signature_name {signature!r} is not in the model; signatures: {sorted(loaded.signatures)}"
                 )
-            form, inputs, rows = parse_inputs(payload, loaded.signatures[signature].inputs, self.max_instances)
+            form, inputs, rows = parse_inputs(
+                payload, loaded.signatures[signature].inputs, self.max_instances
+            )
         except RequestError as exc:
             return _error(400, str(exc))
         try:
@@ -222,8 +255,9 @@ class ServingApp:
         headers = {"X-Model-Version": str(loaded.version)}
         if used_label:
             headers["X-Model-Label"] = used_label
-        return web.Response(text=json.dumps(format_outputs(form, outputs)), content_type="application/json",
-                            headers=headers)
+        return web.Response(
+            text=json.dumps(format_outputs(form, outputs)), content_type="application/json", headers=headers
+        )
 
 
 def _is_invalid_argument(exc: Exception) -> bool:

@@ -96,8 +96,10 @@ class Batcher:
     async def _run_batch(self, batch: list[_Pending]) -> None:
         try:
             names = list(batch[0].inputs)
-            merged = {n: np.concatenate([p.inputs[n] for p in batch]) if len(batch) > 1 else batch[0].inputs[n]
-                      for n in names}
+            merged = {
+                n: np.concatenate([p.inputs[n] for p in batch]) if len(batch) > 1 else batch[0].inputs[n]
+                for n in names
+            }
             rows = sum(p.rows for p in batch)
             self.batches += 1
             self.largest_batch = max(self.largest_batch, rows)

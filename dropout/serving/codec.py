@@ -53,7 +53,9 @@ def decode_json(body: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(f"request body is not valid JSON: {exc}") from None
     if not isinstance(parsed, dict):
-        raise RequestError(f'request body must be a JSON object with "instances" or "inputs", got {type(parsed).__name__}')
+        raise RequestError(
+            f'request body must be a JSON object with "instances" or "inputs", got {type(parsed).__name__}'
+        )
     return parsed
 
 
@@ -93,12 +95,16 @@ def _numbers(value: Any, spec: TensorSpec, shape: tuple[int | None, ...], where:
     except ValueError:  # ragged nesting
         raise RequestError(f"{where}: expected shape {_shape_text(shape)}, got ragged lists") from None
     if array.dtype == object:
-        raise RequestError(f"{where}: expected shape {_shape_text(shape)} of numbers, got ragged or mixed lists")
+        raise RequestError(
+            f"{where}: expected shape {_shape_text(shape)} of numbers, got ragged or mixed lists"
+        )
     if array.dtype.kind not in "iuf" or (spec.dtype == "int64" and array.dtype.kind == "f"):
         kind = "an integer" if spec.dtype == "int64" else "a number"
         shown = _describe(value)
         raise RequestError(f"{where}: expected {kind} ({spec.dtype}), got {shown}")
-    if array.ndim != len(shape) or any(d is not None and d != a for d, a in zip(shape, array.shape, strict=True)):
+    if array.ndim != len(shape) or any(
+        d is not None and d != a for d, a in zip(shape, array.shape, strict=True)
+    ):
         raise RequestError(
             f"{where}: expected shape {_shape_text(shape)}, got {_shape_text(tuple(array.shape))}"
         )
@@ -139,7 +145,9 @@ def parse_inputs(
     """
     has_rows, has_columns = "instances" in request, "inputs" in request
     if has_rows == has_columns:
-        raise RequestError('request must have exactly one of "instances" (row form) or "inputs" (columnar form)')
+        raise RequestError(
+            'request must have exactly one of "instances" (row form) or "inputs" (columnar form)'
+        )
     single = next(iter(specs)) if len(specs) == 1 else None
     if has_rows:
         instances = request["instances"]
@@ -162,13 +170,17 @@ def parse_inputs(
         arrays = {}
         for name, spec in specs.items():
             if spec.dtype == "string":
-                values = [_strings(v, spec.example_shape, f'instance {i}, feature "{name}"')
-                          for i, v in enumerate(columns[name])]
+                values = [
+                    _strings(v, spec.example_shape, f'instance {i}, feature "{name}"')
+                    for i, v in enumerate(columns[name])
+                ]
                 arrays[name] = np.asarray(values, dtype=object)
             else:
                 arrays[name] = np.stack(
-                    [_numbers(v, spec, spec.example_shape, f'instance {i}, feature "{name}"')
-                     for i, v in enumerate(columns[name])]
+                    [
+                        _numbers(v, spec, spec.example_shape, f'instance {i}, feature "{name}"')
+                        for i, v in enumerate(columns[name])
+                    ]
                 )
         return "row", arrays, len(instances)
 
@@ -182,7 +194,9 @@ def parse_inputs(
     for name in specs:
         column = inputs[name]
         if not isinstance(column, list) or not column:
-            raise RequestError(f'inputs, feature "{name}": expected a non-empty list with one value per example')
+            raise RequestError(
+                f'inputs, feature "{name}": expected a non-empty list with one value per example'
+            )
         sizes[name] = len(column)
     if len(set(sizes.values())) != 1:
         raise RequestError(f"inputs: every feature needs the same number of examples, got {sizes}")
@@ -225,8 +239,10 @@ def signature_metadata(inputs: dict[str, TensorSpec], outputs: dict[str, TensorS
     def tensor(spec: TensorSpec) -> dict[str, Any]:
         return {
             "dtype": TF_DTYPE_NAMES[spec.dtype],
-            "tensor_shape": {"dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape],
-                             "unknown_rank": False},
+            "tensor_shape": {
+                "dim": [{"size": str(-1 if d is None else d), "name": ""} for d in spec.shape],
+                "unknown_rank": False,
+            },
             "name": spec.name,
         }
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -24,11 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dropout.pipeline.champion import version_dirs
+
 from .codec import TensorSpec
 
 log = logging.getLogger(__name__)
 LABELS = ("stable", "canary")
-_VERSION_DIR = re.compile(r"^[0-9]+$")
 
 
 class NotFound(LookupError):
@@ -55,7 +55,9 @@ class LoadedVersion:
 def _spec(name: str, tensor_spec: Any) -> TensorSpec:
     dtype = {"float32": "float32", "int64": "int64", "string": "string"}.get(tensor_spec.dtype.name)
     if dtype is None:
-        raise ValueError(f"signature tensor {name} has dtype {tensor_spec.dtype.name}; serving supports float32, int64, string")
+        raise ValueError(
+            f"signature tensor {name} has dtype {tensor_spec.dtype.name}; serving supports float32, int64, string"
+        )
     return TensorSpec(name, dtype, tuple(tensor_spec.shape.as_list()))
 
 
@@ -77,17 +79,6 @@ def load_saved_model(path: Path) -> dict[str, Signature]:
 
         signatures[name] = Signature(run, inputs, outputs)
     return signatures
-
-
-def version_dirs(model_dir: Path) -> dict[int, Path]:
-    """Numbered version directories that hold a complete SavedModel (``saved_model.pb`` present)."""
-    if not model_dir.is_dir():
-        return {}
-    found = {}
-    for child in model_dir.iterdir():
-        if child.is_dir() and _VERSION_DIR.match(child.name) and (child / "saved_model.pb").is_file():
-            found[int(child.name)] = child
-    return found
 
 
 class ModelRegistry:
@@ -157,7 +148,9 @@ class ModelRegistry:
                 except Exception as exc:  # noqa: BLE001 - a broken version must not stop serving the others
                     self._failed[version] = f"{type(exc).__name__}: {exc}"
                     failed.append(version)
-                    log.warning("could not load %s version %d (%s); retrying next poll", self.name, version, exc)
+                    log.warning(
+                        "could not load %s version %d (%s); retrying next poll", self.name, version, exc
+                    )
             table = {v: lv for v, lv in current.items() if v in wanted} | fresh
             unloaded = sorted(set(current) - set(table))
             self._versions = table  # the swap
@@ -213,9 +206,16 @@ class ModelRegistry:
 
     def _status_of(self, version: int) -> dict[str, Any]:
         if version in self._versions:
-            return {"version": str(version), "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
-        return {"version": str(version), "state": "END",
-                "status": {"error_code": "UNKNOWN", "error_message": self._failed.get(version, "")}}
+            return {
+                "version": str(version),
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        return {
+            "version": str(version),
+            "state": "END",
+            "status": {"error_code": "UNKNOWN", "error_message": self._failed.get(version, "")},
+        }
 
     @property
     def loaded(self) -> dict[int, LoadedVersion]:

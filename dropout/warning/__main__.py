@@ -23,7 +23,7 @@ import re
 import sys
 from pathlib import Path
 
-from dropout.settings import Settings, load_settings, pseudonym_key
+from dropout.contract.settings import Settings, load_settings, pseudonym_key
 
 from . import actions as A
 from . import job
@@ -50,25 +50,38 @@ def _config(settings: Settings, run_id: str | None, as_of: str | None) -> job.Wa
 
 
 def _skew(settings: Settings, config: job.WarningRun) -> dict:
-    from . import skew, store
+    from dropout.feedback import store
+    from dropout.pipeline.champion import champion_training
 
     con = store.connect(store.store_path(config.out_dir))
     model_path = store.get_run(con, config.run_id)["model_path"]
     con.close()
     pipe = settings.pipeline
-    training = skew.champion_training(pipe.metadata_path, pipe.name, model_path)
+    # The champion this run scored with: the push of that directory (a later push does not change it).
+    training = champion_training(pipe.metadata_path, pipe.name, model_path)
     return job.check_skew(config.out_dir, config.run_id, training)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dropout.warning", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m dropout.warning",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("command", choices=("score", "skew", "act", "outcomes", "run"))
     parser.add_argument("--config", default="config/default.toml")
-    parser.add_argument("--run-id", default=None, help="run id (the Airflow run id); score/run default: the UTC time")
-    parser.add_argument("--as-of", default=None, help="score: last landing day to score (default: the newest)")
-    parser.add_argument("--decision", default=None, choices=job.DECISIONS,
-                        help="act: the steward's answer, or 'No skew'; default: hold when skew was found")
+    parser.add_argument(
+        "--run-id", default=None, help="run id (the Airflow run id); score/run default: the UTC time"
+    )
+    parser.add_argument(
+        "--as-of", default=None, help="score: last landing day to score (default: the newest)"
+    )
+    parser.add_argument(
+        "--decision",
+        default=None,
+        choices=job.DECISIONS,
+        help="act: the steward's answer, or 'No skew'; default: hold when skew was found",
+    )
     parser.add_argument("--by", default="", help="act: who decided")
     parser.add_argument("--at", default="", help="act: when (ISO 8601); default now")
     parser.add_argument("--reason", default="", help="act: why (recorded with a hold)")
@@ -81,8 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "outcomes":
         w = settings.warning
         today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
-        summary = job.check_outcomes(Path(settings.data.root), Path(w.out_dir), pseudonym_key(settings.ingestion),
-                                     w.outcome_days, today)
+        summary = job.check_outcomes(
+            Path(settings.data.root),
+            Path(w.out_dir),
+            pseudonym_key(settings.ingestion),
+            w.outcome_days,
+            today,
+        )
     else:
         config = _config(settings, args.run_id, args.as_of)
         if args.command == "score":
@@ -94,8 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             scored = job.score(config)
             checked = _skew(settings, config)
-            summary = {**scored, "skew": {k: v for k, v in checked.items() if k != "body"},
-                       "interventions": job.act(config)}
+            summary = {
+                **scored,
+                "skew": {k: v for k, v in checked.items() if k != "body"},
+                "interventions": job.act(config),
+            }
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dropout.ingest.pseudonymise import pseudonymise
+from dropout.feedback.store import FAILED, SENT, SKIPPED
+from dropout.ingestion.pseudonymise import pseudonymise
 
 ACTIONS = ("email_learner", "email_staff", "webhook")
 
@@ -68,40 +69,56 @@ def _send_mail(channels: Channels, to: str, subject: str, body: str) -> tuple[st
         with smtplib.SMTP(channels.smtp_host, channels.smtp_port, timeout=channels.timeout_s) as smtp:
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        return "failed", f"SMTP {channels.smtp_host}:{channels.smtp_port}: {type(exc).__name__}: {exc}"
-    return "sent", f"e-mail via {channels.smtp_host}:{channels.smtp_port}"
+        return FAILED, f"SMTP {channels.smtp_host}:{channels.smtp_port}: {type(exc).__name__}: {exc}"
+    return SENT, f"e-mail via {channels.smtp_host}:{channels.smtp_port}"
 
 
 def email_learner(flagged: Flagged, channels: Channels, addresses: Mapping[str, str]) -> tuple[str, str]:
     to = addresses.get(flagged.learner)
     if not to:
-        return "skipped", "no e-mail address for this learner in the learner table"
-    body = (f"Hello,\n\nwe noticed you have been less active in course {flagged.course_id} lately. "
-            "Your course team is happy to help you get back on track: reply to this message or open the "
-            "course to pick up where you left off.\n")
+        return SKIPPED, "no e-mail address for this learner in the learner table"
+    body = (
+        f"Hello,\n\nwe noticed you have been less active in course {flagged.course_id} lately. "
+        "Your course team is happy to help you get back on track: reply to this message or open the "
+        "course to pick up where you left off.\n"
+    )
     return _send_mail(channels, to, f"Need a hand with {flagged.course_id}?", body)
 
 
 def email_staff(flagged: Flagged, channels: Channels, addresses: Mapping[str, str]) -> tuple[str, str]:
     if not channels.staff_email:
-        return "skipped", "warning.staff_email is not set"
-    body = (f"Learner {flagged.learner} in {flagged.course_id} is at risk of dropping out "
-            f"(risk {flagged.risk:.2f}, rank {flagged.rank}, band {flagged.band}).\nWhy: {flagged.reason}.\n")
-    return _send_mail(channels, channels.staff_email, f"[early warning] {flagged.course_id}: learner at risk", body)
+        return SKIPPED, "warning.staff_email is not set"
+    body = (
+        f"Learner {flagged.learner} in {flagged.course_id} is at risk of dropping out "
+        f"(risk {flagged.risk:.2f}, rank {flagged.rank}, band {flagged.band}).\nWhy: {flagged.reason}.\n"
+    )
+    return _send_mail(
+        channels, channels.staff_email, f"[early warning] {flagged.course_id}: learner at risk", body
+    )
 
 
 def webhook(flagged: Flagged, channels: Channels, addresses: Mapping[str, str]) -> tuple[str, str]:
     if not channels.webhook_url:
-        return "skipped", "warning.webhook_url is not set"
-    payload = {"learner": flagged.learner, "course_id": flagged.course_id, "risk": round(flagged.risk, 4),
-               "rank": flagged.rank, "band": flagged.band, "reason": flagged.reason}
-    request = urllib.request.Request(channels.webhook_url, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+        return SKIPPED, "warning.webhook_url is not set"
+    payload = {
+        "learner": flagged.learner,
+        "course_id": flagged.course_id,
+        "risk": round(flagged.risk, 4),
+        "rank": flagged.rank,
+        "band": flagged.band,
+        "reason": flagged.reason,
+    }
+    request = urllib.request.Request(
+        channels.webhook_url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=channels.timeout_s) as reply:
-            return "sent", f"webhook answered {reply.status}"
+            return SENT, f"webhook answered {reply.status}"
     except (urllib.error.URLError, OSError) as exc:
-        return "failed", f"webhook {channels.webhook_url}: {exc}"
+        return FAILED, f"webhook {channels.webhook_url}: {exc}"
 
 
 HANDLERS = {"email_learner": email_learner, "email_staff": email_staff, "webhook": webhook}

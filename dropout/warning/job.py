@@ -16,11 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from dropout import features as F
+from dropout.contract import features as F
+from dropout.contract.decisions import ACT_ON_SCORES, HOLD_INTERVENTIONS, NO_SKEW, SKEW_DECISIONS
+from dropout.feedback import store
+from dropout.feedback.store import HELD, SENT, SKIPPED
+from dropout.ingestion.adapters import newest_landing_day
+from dropout.pipeline import champion as champion_lib
 
 from . import actions as A
 from . import reasons as R
-from . import scoring, store
+from . import scoring
 from .examples import serving_examples
 
 log = logging.getLogger(__name__)
@@ -36,8 +41,8 @@ class WarningRun:
     out_dir: Path
     key: bytes
     window_days: int
-    threshold: float = 0.8
-    top_fraction: float = 0.1
+    threshold: float  # evaluation.threshold
+    top_fraction: float  # evaluation.top_fraction
     high_actions: tuple[str, ...] = ()
     top_actions: tuple[str, ...] = ()
     channels: A.Channels | None = None
@@ -47,16 +52,16 @@ class WarningRun:
 
 
 # The decision on a run's interventions (the steward's options in the early-warning DAG).
-ACT_ON_SCORES = "Act on scores"
-HOLD_INTERVENTIONS = "Hold interventions"
-NO_SKEW = "No skew"  # no review was needed: the skew check found nothing
-DECISIONS = (ACT_ON_SCORES, HOLD_INTERVENTIONS, NO_SKEW)
+DECISIONS = SKEW_DECISIONS
 
 
 def _paths(config: WarningRun) -> dict[str, Path]:
     runs = config.out_dir / "runs"
-    return {"database": store.store_path(config.out_dir), "risk_csv": runs / f"risk-{config.run_id}.csv",
-            "serving_statistics": runs / f"serving-stats-{config.run_id}.pb"}
+    return {
+        "database": store.store_path(config.out_dir),
+        "risk_csv": runs / f"risk-{config.run_id}.csv",
+        "serving_statistics": runs / f"serving-stats-{config.run_id}.pb",
+    }
 
 
 def score(config: WarningRun) -> dict[str, Any]:
@@ -65,14 +70,19 @@ def score(config: WarningRun) -> dict[str, Any]:
     No intervention is sent here (``act`` does, once the data is trusted). Returns a JSON-able
     summary: counts, the champion version, paths.
     """
-    from . import skew
+    from dropout.monitoring import skew
 
     paths = _paths(config)
-    columns, counts = serving_examples(config.data_root, config.key, config.window_days, as_of=config.as_of,
-                                       interventions_db=paths["database"])
-    champion = scoring.load_champion(config.model_dir)
+    columns, counts = serving_examples(
+        config.data_root,
+        config.key,
+        config.window_days,
+        as_of=config.as_of,
+        interventions_db=paths["database"],
+    )
+    champion = champion_lib.load(config.model_dir)
     n = len(columns[F.LEARNER_KEY])
-    risk = scoring.score(champion, columns) if n else np.zeros(0, np.float32)
+    risk = champion_lib.score(champion, columns) if n else np.zeros(0, np.float32)
     rank, band = scoring.rank_and_flag(risk, config.threshold, config.top_fraction)
     flagged = np.flatnonzero(band != "")
     reasons = [""] * n
@@ -80,22 +90,38 @@ def score(config: WarningRun) -> dict[str, Any]:
         attributions, _, _ = scoring.integrated_gradients(champion, columns, flagged, steps=config.ig_steps)
         for j, i in enumerate(flagged):
             row = {k: columns[k][i] for k in F.sequence_keys()}
-            grouped = R.group_attributions({k: v[j] for k, v in attributions.items()}, row[F.ENROLLED_MASK_KEY])
+            grouped = R.group_attributions(
+                {k: v[j] for k, v in attributions.items()}, row[F.ENROLLED_MASK_KEY]
+            )
             reasons[i] = R.reason(row, grouped)
     scored_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     rows = [
-        {"learner": str(columns[F.LEARNER_KEY][i]), "course_id": str(columns["course_id"][i]), "risk": float(risk[i]),
-         "rank": int(rank[i]), "band": str(band[i]), "reason": reasons[i]}
+        {
+            "learner": str(columns[F.LEARNER_KEY][i]),
+            "course_id": str(columns["course_id"][i]),
+            "risk": float(risk[i]),
+            "rank": int(rank[i]),
+            "band": str(band[i]),
+            "reason": reasons[i],
+        }
         for i in range(n)
     ]
     con = store.connect(paths["database"])
     store.write_risk_list(con, paths["risk_csv"], config.run_id, scored_at, champion.version, rows)
     # What the skew check compares with the champion's training statistics: exactly what was scored.
     paths["serving_statistics"].write_bytes(skew.serving_statistics(columns).SerializeToString())
-    store.record_run(con, run_id=config.run_id, scored_at=scored_at, window_first_day=counts["window_first_day"],
-                     window_last_day=counts["window_last_day"], model_version=champion.version,
-                     model_path=str(champion.path), active_learners=n, flagged=int(len(flagged)),
-                     serving_statistics=str(paths["serving_statistics"]))
+    store.record_run(
+        con,
+        run_id=config.run_id,
+        scored_at=scored_at,
+        window_first_day=counts["window_first_day"],
+        window_last_day=counts["window_last_day"],
+        model_version=champion.version,
+        model_path=str(champion.path),
+        active_learners=n,
+        flagged=int(len(flagged)),
+        serving_statistics=str(paths["serving_statistics"]),
+    )
     con.close()
     return {
         "run_id": config.run_id,
@@ -118,7 +144,7 @@ def check_skew(out_dir: Path, run_id: str, training) -> dict[str, Any]:
     """Skew of the run's serving statistics against the champion's training statistics; report written.
 
     Args:
-        training: ``skew.TrainingRun`` of the champion (``skew.champion_training`` finds it in ML Metadata).
+        training: ``champion.TrainingRun`` of the champion (``champion.champion_training`` finds it in ML Metadata).
 
     Returns:
         ``skew.write_report``'s summary (``skew``, ``anomalies``, ``features``, report paths, ``body``
@@ -126,30 +152,48 @@ def check_skew(out_dir: Path, run_id: str, training) -> dict[str, Any]:
     """
     import tensorflow_data_validation as tfdv
 
-    from tfx_pipeline import schema as schema_lib
-
-    from . import skew
+    from dropout.monitoring import skew
+    from dropout.pipeline import schema as schema_lib
 
     con = store.connect(store.store_path(out_dir))
     record = store.get_run(con, run_id)
     serving_stats = tfdv.load_stats_binary(record["serving_statistics"])
-    found = skew.find_skew(tfdv.load_stats_binary(str(training.statistics)), serving_stats,
-                           schema_lib.load_schema(training.schema))
-    report = {"run_id": run_id, "window": [record["window_first_day"], record["window_last_day"]],
-              "active_learners": record["active_learners"], "flagged": record["flagged"],
-              "model_version": record["model_version"], "model_path": record["model_path"],
-              "training_run": training.run_id, "training_span": training.span,
-              "training_statistics": str(training.statistics), "schema": str(training.schema),
-              "matched_by": training.matched_by, "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-              **found}
+    found = skew.find_skew(
+        tfdv.load_stats_binary(str(training.statistics)),
+        serving_stats,
+        schema_lib.load_schema(training.schema),
+    )
+    report = {
+        "run_id": run_id,
+        "window": [record["window_first_day"], record["window_last_day"]],
+        "active_learners": record["active_learners"],
+        "flagged": record["flagged"],
+        "model_version": record["model_version"],
+        "model_path": record["model_path"],
+        "training_run": training.run_id,
+        "training_span": training.span,
+        "training_statistics": str(training.statistics),
+        "schema": str(training.schema),
+        "matched_by": training.matched_by,
+        "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        **found,
+    }
     summary = skew.write_report(report, out_dir)
-    store.update_run(con, run_id, skew=int(summary["skew"]), skew_features=",".join(summary["features"]),
-                     skew_report=summary["report_html"], skew_checked_at=report["checked_at"])
+    store.update_run(
+        con,
+        run_id,
+        skew=int(summary["skew"]),
+        skew_features=",".join(summary["features"]),
+        skew_report=summary["report_html"],
+        skew_checked_at=report["checked_at"],
+    )
     con.close()
     return {**summary, "training_run": training.run_id, "training_span": training.span}
 
 
-def act(config: WarningRun, decision: str | None = None, by: str = "", at: str = "", reason: str = "") -> dict[str, Any]:
+def act(
+    config: WarningRun, decision: str | None = None, by: str = "", at: str = "", reason: str = ""
+) -> dict[str, Any]:
     """Send (or hold) the interventions of a scored, skew-checked run, and record every planned action.
 
     ``decision``: ``NO_SKEW`` (the check found nothing), ``ACT_ON_SCORES`` or ``HOLD_INTERVENTIONS`` (a
@@ -165,25 +209,33 @@ def act(config: WarningRun, decision: str | None = None, by: str = "", at: str =
     con = store.connect(store.store_path(config.out_dir))
     record = store.get_run(con, config.run_id)
     if record["skew"] is None:
-        raise RuntimeError(f"run {config.run_id}: skew not checked yet; run `python -m dropout.warning skew` first")
+        raise RuntimeError(
+            f"run {config.run_id}: skew not checked yet; run `python -m dropout.warning skew` first"
+        )
     skewed = bool(record["skew"])
     if decision is None:
         decision, by = (HOLD_INTERVENTIONS, by or "policy") if skewed else (NO_SKEW, by or "pipeline")
         if skewed:
-            reason = reason or (f"skew in {record['skew_features']} and no steward decision "
-                                f"(report {record['skew_report']})")
+            reason = reason or (
+                f"skew in {record['skew_features']} and no steward decision (report {record['skew_report']})"
+            )
     if decision not in DECISIONS:
         raise ValueError(f"decision {decision!r} is not one of {DECISIONS}")
     if decision == NO_SKEW and skewed:
-        raise ValueError(f"run {config.run_id} has skew in {record['skew_features']}: a steward must decide "
-                         f"({ACT_ON_SCORES!r} or {HOLD_INTERVENTIONS!r}); report {record['skew_report']}")
+        raise ValueError(
+            f"run {config.run_id} has skew in {record['skew_features']}: a steward must decide "
+            f"({ACT_ON_SCORES!r} or {HOLD_INTERVENTIONS!r}); report {record['skew_report']}"
+        )
     hold = decision == HOLD_INTERVENTIONS
     if hold and not reason:
         reason = f"held by {by or 'steward'}: skew in {record['skew_features'] or '(none)'}"
 
     flagged = [A.Flagged(**r) for r in store.flagged_rows(con, config.run_id)]
-    planned = [(item, action) for item in flagged
-               for action in (config.high_actions if item.band == "high" else config.top_actions)]
+    planned = [
+        (item, action)
+        for item in flagged
+        for action in (config.high_actions if item.band == "high" else config.top_actions)
+    ]
     done = store.intervention_statuses(con, config.run_id)
     last_day = dt.date.fromisoformat(record["window_last_day"])
     due = (last_day + dt.timedelta(days=config.outcome_days)).isoformat()
@@ -193,31 +245,57 @@ def act(config: WarningRun, decision: str | None = None, by: str = "", at: str =
     statuses: dict[str, int] = {}
     for item, action in planned:
         previous = done.get((item.learner, item.course_id, action))
-        if previous == "sent":
-            status = "sent"  # sent by an earlier attempt of this run: never twice
+        if previous == SENT:
+            status = SENT  # sent by an earlier attempt of this run: never twice
         else:
             if hold:
-                status, detail = "held", f"{HOLD_INTERVENTIONS}: {reason}"
+                status, detail = HELD, f"{HOLD_INTERVENTIONS}: {reason}"
             elif config.channels is None:
-                status, detail = "skipped", "no delivery channels configured"
+                status, detail = SKIPPED, "no delivery channels configured"
             else:
                 status, detail = A.HANDLERS[action](item, config.channels, addresses)
-            store.record_intervention(con, run_id=config.run_id, learner=item.learner, course_id=item.course_id,
-                                      band=item.band, action=action, status=status, detail=detail,
-                                      acted_at=last_day.isoformat(), outcome_due=due)
+            store.record_intervention(
+                con,
+                run_id=config.run_id,
+                learner=item.learner,
+                course_id=item.course_id,
+                band=item.band,
+                action=action,
+                status=status,
+                detail=detail,
+                acted_at=last_day.isoformat(),
+                outcome_due=due,
+            )
         statuses[status] = statuses.get(status, 0) + 1
     if sum(statuses.values()) != len(planned):
         raise AssertionError(f"run {config.run_id}: {len(planned)} planned actions, {statuses} recorded")
     decided_at = at or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    store.update_run(con, config.run_id, decision="held" if hold else "acted", decided_by=by,
-                     decided_at=decided_at, decision_reason=reason or decision)
+    store.update_run(
+        con,
+        config.run_id,
+        decision="held" if hold else "acted",
+        decided_by=by,
+        decided_at=decided_at,
+        decision_reason=reason or decision,
+    )
     con.close()
-    return {"run_id": config.run_id, "decision": decision, "held": hold, "by": by, "at": decided_at,
-            "reason": reason or decision, "skew": skewed, "flagged": len(flagged), "planned_actions": len(planned),
-            "actions": statuses}
+    return {
+        "run_id": config.run_id,
+        "decision": decision,
+        "held": hold,
+        "by": by,
+        "at": decided_at,
+        "reason": reason or decision,
+        "skew": skewed,
+        "flagged": len(flagged),
+        "planned_actions": len(planned),
+        "actions": statuses,
+    }
 
 
-def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int, today: dt.date) -> dict[str, Any]:
+def check_outcomes(
+    data_root: Path, out_dir: Path, key: bytes, outcome_days: int, today: dt.date
+) -> dict[str, Any]:
     """Record, for each due intervention, whether the learner was active within ``outcome_days`` after it.
 
     The days after the intervention go through the same ingestion (SERVING mode); "came back" means
@@ -228,8 +306,6 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
     join into later training data compares with window ends (the same as the calendar in production,
     and still right when older data is replayed).
     """
-    from .examples import newest_landing_day
-
     landed_through = newest_landing_day(Path(data_root) / "landing")
     decided_through = min(today, landed_through)
     con = store.connect(store.store_path(out_dir))
@@ -242,24 +318,44 @@ def check_outcomes(data_root: Path, out_dir: Path, key: bytes, outcome_days: int
     for acted_at, items in by_day.items():
         last = dt.date.fromisoformat(acted_at) + dt.timedelta(days=outcome_days)
         columns, _ = _all_enrolled(data_root, key, outcome_days, last)
-        active = {(str(lr), str(c)): bool(np.asarray(a).sum() > 0)
-                  for lr, c, a in zip(columns[F.LEARNER_KEY], columns["course_id"], columns[F.ACTIVE_MASK_KEY], strict=True)}
+        active = {
+            (str(lr), str(c)): bool(np.asarray(a).sum() > 0)
+            for lr, c, a in zip(
+                columns[F.LEARNER_KEY], columns["course_id"], columns[F.ACTIVE_MASK_KEY], strict=True
+            )
+        }
         for run_id, learner, course in items:
             back = active.get((learner, course), False)
             came_back += int(back)
             store.set_outcome(con, run_id, learner, course, back, decided_through.isoformat())
     con.close()
-    return {"checked": len(due), "came_back": came_back, "landed_through": landed_through.isoformat(),
-            "waiting_for_landing_data": len(pending) - len(due)}
+    return {
+        "checked": len(due),
+        "came_back": came_back,
+        "landed_through": landed_through.isoformat(),
+        "waiting_for_landing_data": len(pending) - len(due),
+    }
 
 
 def _all_enrolled(data_root: Path, key: bytes, days: int, last: dt.date):
-    from dropout.ingest.span import ingest_span
+    from dropout.ingestion.span import ingest_span
 
     first = last - dt.timedelta(days=days - 1)
-    result = ingest_span(Path(data_root) / "landing", Path(data_root) / "learners.csv", None, first_day=first,
-                         span=0, window_days=days, key=key, mode="serving", threads=1)
+    result = ingest_span(
+        Path(data_root) / "landing",
+        Path(data_root) / "learners.csv",
+        None,
+        first_day=first,
+        span=0,
+        window_days=days,
+        key=key,
+        mode="serving",
+        threads=1,
+    )
     table = result.examples.to_pydict()
-    columns = {F.LEARNER_KEY: table[F.LEARNER_KEY], "course_id": table["course_id"],
-               F.ACTIVE_MASK_KEY: table[F.ACTIVE_MASK_KEY]}
+    columns = {
+        F.LEARNER_KEY: table[F.LEARNER_KEY],
+        "course_id": table["course_id"],
+        F.ACTIVE_MASK_KEY: table[F.ACTIVE_MASK_KEY],
+    }
     return columns, result.counts

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from dropout import features as F
+from dropout.contract import features as F
 
 RECENT_DAYS = 7
 # Attribution groups: the per-day inputs whose integrated gradients are summed into one reason.
@@ -67,13 +67,20 @@ def describe(group: str, row: Mapping[str, np.ndarray]) -> str:
             return f"no video watched in {span}"
         rate = float(np.asarray(row["video_completion_rate"])[active_days].mean())
         return f"mean video completion {100 * rate:.0f} % on the active days of {span}"
-    counts = {"forum": ("forum_posts", "forum post"), "downloads": ("downloads", "resource download"),
-              "explanations": ("explanation_watched", "explanation watched")}
+    counts = {
+        "forum": ("forum_posts", "forum post"),
+        "downloads": ("downloads", "resource download"),
+        "explanations": ("explanation_watched", "explanation watched"),
+    }
     if group in counts:
         key, word = counts[group]
         total = int(round(float(np.asarray(row[key])[days].sum())))
         if group == "explanations":
-            return f"{total} explanations watched in {span}" if total != 1 else f"1 explanation watched in {span}"
+            return (
+                f"{total} explanations watched in {span}"
+                if total != 1
+                else f"1 explanation watched in {span}"
+            )
         return f"{_plural(total, word)} in {span}"
     raise ValueError(f"unknown reason group {group!r}; known: {sorted(GROUPS)}")
 
@@ -81,7 +88,10 @@ def describe(group: str, row: Mapping[str, np.ndarray]) -> str:
 def group_attributions(attributions: Mapping[str, np.ndarray], enrolled: np.ndarray) -> dict[str, float]:
     """Sum one learner's per-day attributions (``[window_days]`` per input) over enrolled days, per group."""
     on = np.asarray(enrolled) > 0.5
-    return {group: float(sum(np.asarray(attributions[k])[on].sum() for k in keys)) for group, keys in GROUPS.items()}
+    return {
+        group: float(sum(np.asarray(attributions[k])[on].sum() for k in keys))
+        for group, keys in GROUPS.items()
+    }
 
 
 def reason(row: Mapping[str, np.ndarray], grouped: Mapping[str, float], most: int = 2) -> str:
@@ -92,5 +102,7 @@ def reason(row: Mapping[str, np.ndarray], grouped: Mapping[str, float], most: in
     """
     raising = sorted((g for g, v in grouped.items() if v > 0), key=lambda g: -grouped[g])[:most]
     if not raising:
-        return "no single behaviour stands out; the risk comes from the learner's context (course, plan, cohort)"
+        return (
+            "no single behaviour stands out; the risk comes from the learner's context (course, plan, cohort)"
+        )
     return "; ".join(describe(g, row) for g in raising)

@@ -1,4 +1,4 @@
-"""Risk scores and integrated-gradients attributions from the pushed model's ``raw_features`` signature.
+"""Integrated-gradients attributions of the champion's risk (scores: ``dropout.pipeline.champion``), and the risk bands.
 
 Integrated gradients (Sundararajan et al., 2017) on the per-day behaviour inputs and the active
 mask, taken on the model's inputs after the pushed Transform graph: attribution = (x - x') * mean over the straight path from x' to x of d risk / d x. The
@@ -10,67 +10,14 @@ to the path discretisation). Enrolment, course, plan and price are held fixed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dropout import features as F
+from dropout.contract import features as F
+from dropout.pipeline.champion import LoadedModel, model_inputs
 
-SIGNATURE = "raw_features"
 ATTRIBUTED = (*F.SEQUENCE_FEATURES, F.ACTIVE_MASK_KEY)
-
-
-@dataclass
-class Champion:
-    version: int
-    path: Path
-    predict: Any  # the raw_features concrete function
-    owner: Any  # keeps the loaded SavedModel alive
-
-
-def load_champion(model_dir: str | Path) -> Champion:
-    """The newest pushed version under ``<serving_root>/<model_name>`` (the Pusher only pushes blessed models).
-
-    Raises:
-        FileNotFoundError: when no version has been pushed yet.
-        KeyError: when the model lacks the ``raw_features`` signature (pushed before it existed).
-    """
-    import tensorflow as tf
-
-    from dropout.serving.registry import version_dirs
-
-    versions = version_dirs(Path(model_dir))
-    if not versions:
-        raise FileNotFoundError(f"no pushed model under {model_dir}; run the training pipeline first")
-    version = max(versions)
-    loaded = tf.saved_model.load(str(versions[version]))
-    if SIGNATURE not in loaded.signatures:
-        raise KeyError(f"model version {version} has no '{SIGNATURE}' signature; retrain with the current Trainer")
-    return Champion(version, versions[version], loaded.signatures[SIGNATURE], loaded)
-
-
-def model_inputs(columns: dict[str, np.ndarray], rows: slice | np.ndarray | None = None) -> dict[str, Any]:
-    import tensorflow as tf
-
-    sel = slice(None) if rows is None else rows
-    out = {}
-    for key in (*F.sequence_keys(), *F.NUMERIC_CONTEXT):
-        out[key] = tf.constant(np.asarray(columns[key][sel], np.float32))
-    for key in F.CATEGORICAL_CONTEXT:
-        out[key] = tf.constant(np.asarray(columns[key][sel], dtype=object).astype(bytes))
-    return out
-
-
-def score(champion: Champion, columns: dict[str, np.ndarray], batch_size: int = 2048) -> np.ndarray:
-    """Risk per learner, float32 ``[n]``. ``columns``: raw feature arrays, per-day ones ``[n, window_days]``."""
-    n = len(columns[F.CATEGORICAL_CONTEXT[0]])
-    risks = [
-        champion.predict(**model_inputs(columns, slice(start, start + batch_size)))["risk"].numpy().reshape(-1)
-        for start in range(0, n, batch_size)
-    ]
-    return np.concatenate(risks) if risks else np.zeros(0, np.float32)
 
 
 def engaged_baseline(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -85,7 +32,7 @@ def engaged_baseline(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return base
 
 
-def _transformed(champion: Champion, columns: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, Any]:
+def _transformed(champion: LoadedModel, columns: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, Any]:
     """The model inputs after the pushed model's own Transform graph (identifiers get neutral placeholders)."""
     import tensorflow as tf
 
@@ -100,7 +47,7 @@ def _transformed(champion: Champion, columns: dict[str, np.ndarray], rows: np.nd
 
 
 def integrated_gradients(
-    champion: Champion, columns: dict[str, np.ndarray], rows: np.ndarray, steps: int = 16
+    champion: LoadedModel, columns: dict[str, np.ndarray], rows: np.ndarray, steps: int = 16
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Attributions for the learners at ``rows``, per raw per-day input.
 

@@ -41,15 +41,20 @@ class AirflowAPI:
 
     def token(self, user: str) -> str:
         if user not in self._tokens:
-            response = requests.post(f"{self.base_url}/auth/token",
-                                     json={"username": user, "password": self.passwords[user]}, timeout=30)
+            response = requests.post(
+                f"{self.base_url}/auth/token",
+                json={"username": user, "password": self.passwords[user]},
+                timeout=30,
+            )
             response.raise_for_status()
             self._tokens[user] = response.json()["access_token"]
         return self._tokens[user]
 
     def request(self, method: str, path: str, user: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token(user)}"}
-        return requests.request(method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=60, **kwargs)
+        return requests.request(
+            method, f"{self.base_url}/api/v2{path}", headers=headers, timeout=60, **kwargs
+        )
 
     def get(self, path: str, user: str, **params: Any) -> dict[str, Any]:
         response = self.request("GET", path, user, params=params)
@@ -58,7 +63,9 @@ class AirflowAPI:
 
     def latest_run(self, dag_id: str, user: str) -> dict[str, Any] | None:
         """The newest run, or None (also while the DAG is not in the database yet: 404)."""
-        response = self.request("GET", f"/dags/{dag_id}/dagRuns", user, params={"order_by": "-run_after", "limit": 1})
+        response = self.request(
+            "GET", f"/dags/{dag_id}/dagRuns", user, params={"order_by": "-run_after", "limit": 1}
+        )
         if response.status_code == 404:
             return None
         response.raise_for_status()
@@ -70,17 +77,30 @@ class AirflowAPI:
         return [d for d in details if not d["response_received"]]
 
     def respond(self, dag_id: str, run_id: str, task_id: str, option: str, user: str) -> requests.Response:
-        return self.request("PATCH", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
-                            user, json={"chosen_options": [option]})
+        return self.request(
+            "PATCH",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/-1/hitlDetails",
+            user,
+            json={"chosen_options": [option]},
+        )
 
     def task_states(self, dag_id: str, run_id: str, user: str) -> dict[str, str | None]:
         tis = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", user, limit=100)["task_instances"]
         return {ti["task_id"]: ti["state"] for ti in tis}
 
 
-def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str, *, run_id: str | None = None,
-               after: str | None = None, timeout_s: float = 3600, poll_s: float = 5,
-               probe_unassigned: bool = False) -> dict[str, Any]:
+def answer_run(
+    api: AirflowAPI,
+    dag_id: str,
+    answers: dict[str, str],
+    admin: str,
+    *,
+    run_id: str | None = None,
+    after: str | None = None,
+    timeout_s: float = 3600,
+    poll_s: float = 5,
+    probe_unassigned: bool = False,
+) -> dict[str, Any]:
     """Answer the pending reviews of ``run_id`` (default: the newest run) until the run finishes.
 
     Args:
@@ -120,16 +140,27 @@ def answer_run(api: AirflowAPI, dag_id: str, answers: dict[str, str], admin: str
                 status = api.respond(dag_id, run_id, task_id, option, outsider).status_code
                 log.info("%s (not assigned to %s) tried to answer: HTTP %d", outsider, task_id, status)
                 probes.append({"task_id": task_id, "user": outsider, "status": status})
-            log.info("POLICY: %s answers %s of run %s with %r (subject: %s)",
-                     user, task_id, run_id, option, detail["subject"])
+            log.info(
+                "POLICY: %s answers %s of run %s with %r (subject: %s)",
+                user,
+                task_id,
+                run_id,
+                option,
+                detail["subject"],
+            )
             response = api.respond(dag_id, run_id, task_id, option, user)
             if response.status_code == 409:  # answered meanwhile (UI, timeout)
                 continue
             response.raise_for_status()
             answered.append({"task_id": task_id, "option": option, "by": user})
         if run["state"] in FINISHED:
-            return {"run_id": run_id, "state": run["state"], "answered": answered, "probes": probes,
-                    "tasks": api.task_states(dag_id, run_id, admin)}
+            return {
+                "run_id": run_id,
+                "state": run["state"],
+                "answered": answered,
+                "probes": probes,
+                "tasks": api.task_states(dag_id, run_id, admin),
+            }
         if time.monotonic() > deadline:
             raise TimeoutError(f"{dag_id} run {run_id} still {run['state']} after {timeout_s:.0f} s")
         time.sleep(poll_s)
@@ -140,10 +171,14 @@ def _not_before(when: str, after: str | None) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dag-id", default="dropout_training")
     parser.add_argument("--run-id", default=None, help="default: the newest unfinished run")
-    parser.add_argument("--after", default=None, help="ISO time: only a run created at or after it (default: any)")
+    parser.add_argument(
+        "--after", default=None, help="ISO time: only a run created at or after it (default: any)"
+    )
     parser.add_argument("--steward", default="Accept once", help="option the steward chooses when asked")
     parser.add_argument("--manager", default="Approve", help="option the manager chooses when asked")
     parser.add_argument("--admin", default="platform", help="user that reads run states")
@@ -151,11 +186,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     home = Path(os.environ.get("AIRFLOW_HOME", "work/airflow"))
-    passwords_file = os.environ.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(home / "passwords.json"))
+    passwords_file = os.environ.get(
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(home / "passwords.json")
+    )
     base_url = os.environ.get("AIRFLOW__API__BASE_URL", "http://localhost:8080")
     api = AirflowAPI(base_url, json.loads(Path(passwords_file).read_text()))
-    result = answer_run(api, args.dag_id, {"steward_review": args.steward, "manager_approval": args.manager},
-                        args.admin, run_id=args.run_id, after=args.after, timeout_s=args.timeout)
+    result = answer_run(
+        api,
+        args.dag_id,
+        {"steward_review": args.steward, "manager_approval": args.manager},
+        args.admin,
+        run_id=args.run_id,
+        after=args.after,
+        timeout_s=args.timeout,
+    )
     print(json.dumps(result, indent=2))
     return 0 if result["state"] == "success" else 1
 

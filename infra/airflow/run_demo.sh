@@ -23,8 +23,8 @@ airflow dags pause dropout_training >/dev/null 2>&1 || true
 
 .venv-tfx/bin/python - "$CONFIG" "${DEMO_LEARNERS:-2000}" <<'PY'
 import logging, sys
-from dropout.settings import load_settings
-from tfx_pipeline.demo import ensure_data
+from dropout.contract.settings import load_settings
+from lab.demo import ensure_data
 logging.basicConfig(level=logging.INFO)
 ensure_data(load_settings(sys.argv[1]), int(sys.argv[2]), 7)
 PY
@@ -47,9 +47,9 @@ echo "Airflow keeps running at $AIRFLOW__API__BASE_URL (logins above; Browse -> 
 """Where each demo run's results are: decisions, anomaly reports, evaluation, pushed model."""
 import json, sys
 from pathlib import Path
-from dropout.settings import load_settings
-from tfx_pipeline import outputs
-from tfx_pipeline.review import review_dir
+from dropout.contract.settings import load_settings
+from dropout.pipeline import outputs
+from dropout.review.records import review_dir
 
 settings = load_settings(sys.argv[1])
 pipe, logs, failed = settings.pipeline, Path(sys.argv[2]), 0

@@ -87,12 +87,20 @@ def e2e_root(tmp_path_factory) -> Path:
     # Near-zero drift thresholds in this copy of the curated schema: span 1 (a new cohort) must drift,
     # so the steward is asked deterministically; identical spans still compare as 0.
     schema = root / "schemas" / "schema.pbtxt"
-    schema.write_text(re.sub(r"(drift_comparator \{[^}]*threshold: )[0-9.]+", r"\g<1>0.0001", schema.read_text()))
+    schema.write_text(
+        re.sub(r"(drift_comparator \{[^}]*threshold: )[0-9.]+", r"\g<1>0.0001", schema.read_text())
+    )
     subprocess.run(
-        [str(REPO / ".venv-tfx" / "bin" / "python"), "-c",
-         "import sys; from dropout.settings import load_settings; from tfx_pipeline.demo import ensure_data; "
-         "ensure_data(load_settings(sys.argv[1]), 1200, 3)", str(root / "config" / "e2e.toml")],
-        cwd=REPO, check=True)
+        [
+            str(REPO / ".venv-tfx" / "bin" / "python"),
+            "-c",
+            "import sys; from dropout.contract.settings import load_settings; from lab.demo import ensure_data; "
+            "ensure_data(load_settings(sys.argv[1]), 1200, 3)",
+            str(root / "config" / "e2e.toml"),
+        ],
+        cwd=REPO,
+        check=True,
+    )
     return root
 
 

@@ -28,7 +28,7 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 GENERATE = """
 import sys
-from dropout.generator import GeneratorConfig, generate
+from lab.generator import GeneratorConfig, generate
 generate(sys.argv[1], GeneratorConfig(learners=600, days=10, seed=5))
 """
 

@@ -39,7 +39,7 @@ TEST_KEY = "5" * 64
 
 GENERATE = """
 import sys
-from dropout.generator import GeneratorConfig, generate
+from lab.generator import GeneratorConfig, generate
 generate(sys.argv[1], GeneratorConfig(learners=600, days=30, seed=11, app_version_change_day=20))
 """
 
@@ -71,7 +71,7 @@ def world(tmp_path_factory, world_settings):
             [
                 TFX_PY,
                 "-m",
-                "tfx_pipeline.runner",
+                "dropout.pipeline",
                 "--config",
                 str(config),
                 "--span",

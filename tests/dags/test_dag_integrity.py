@@ -56,7 +56,11 @@ def test_tfx_tasks_and_edges_are_the_pipeline_graph(training):
     nodes = set(GRAPH["nodes"])
     assert nodes <= set(training.task_ids)
     tfx_edges = {
-        (up, t.task_id) for t in training.tasks if t.task_id in nodes for up in t.upstream_task_ids if up in nodes
+        (up, t.task_id)
+        for t in training.tasks
+        if t.task_id in nodes
+        for up in t.upstream_task_ids
+        if up in nodes
     }
     assert tfx_edges == {tuple(e) for e in GRAPH["edges"]}
     for node_id in nodes:
@@ -66,11 +70,16 @@ def test_tfx_tasks_and_edges_are_the_pipeline_graph(training):
 
 
 def test_reviews_gate_transform_and_pusher(training):
-    assert {"ExampleValidator", "DistributionValidator"} <= training.get_task("anomaly_report").upstream_task_ids
+    assert {"ExampleValidator", "DistributionValidator"} <= training.get_task(
+        "anomaly_report"
+    ).upstream_task_ids
     assert "data_review" in training.get_task("Transform").upstream_task_ids
     assert training.get_task("data_review").ignore_downstream_trigger_rules is True
     assert training.get_task("check_anomalies").downstream_task_ids == {"steward_review", "no_anomalies"}
-    assert training.get_task("check_blessing").downstream_task_ids == {"manager_approval", "no_approval_needed"}
+    assert training.get_task("check_blessing").downstream_task_ids == {
+        "manager_approval",
+        "no_approval_needed",
+    }
     assert "FairnessGate" in training.get_task("candidate_summary").upstream_task_ids
     assert {"approval_decision", "no_approval_needed"} <= training.get_task("Pusher").upstream_task_ids
 

@@ -1,6 +1,5 @@
 """The early-warning DAG: score -> skew report -> steward review only on skew -> interventions -> outcomes (Airflow env)."""
 
-import ast
 from pathlib import Path
 
 import pytest
@@ -57,33 +56,27 @@ def test_interventions_wait_for_the_skew_check_and_the_steward(warning_dag):
 
 def test_steward_review_answers_and_silence_holds(warning_dag):
     from dropout_airflow import policy
-    from dropout_airflow import warning as steps
+
+    from dropout.contract import decisions
 
     review = warning_dag.get_task("steward_review")
     assert review.task_type == "HITLOperator"
     assert review.options == ["Act on scores", "Hold interventions"]
     assert review.defaults == ["Hold interventions"]  # nobody answered: nothing goes out
-    assert review.response_timeout == steps.SKEW_REVIEW_TIMEOUT
+    assert review.response_timeout == decisions.SKEW_REVIEW_TIMEOUT
     assert [u["id"] for u in review.assigned_users] == list(policy.STEWARDS)
     assert "skew_report" in review.body and "body" in review.body
 
 
-def test_decisions_are_the_ones_the_tfx_side_accepts():
-    """The DAG's option strings equal dropout.warning.job's (read from its source: Airflow cannot import it)."""
-    from dropout_airflow import warning as steps
+def test_decisions_come_from_the_contract_the_tfx_side_checks(warning_dag):
+    """One definition: the form's options are dropout.contract.decisions', which dropout.warning.job accepts."""
+    from dropout.contract import decisions
 
-    tree = ast.parse((REPO / "dropout" / "warning" / "job.py").read_text())
-    constants = {
-        t.id: n.value.value
-        for n in tree.body
-        if isinstance(n, ast.Assign)
-        for t in n.targets
-        if isinstance(t, ast.Name) and isinstance(n.value, ast.Constant)
-    }
-    assert (steps.ACT_ON_SCORES, steps.HOLD_INTERVENTIONS, steps.NO_SKEW) == (
-        constants["ACT_ON_SCORES"],
-        constants["HOLD_INTERVENTIONS"],
-        constants["NO_SKEW"],
+    review = warning_dag.get_task("steward_review")
+    assert review.options == list(decisions.SKEW_OPTIONS)
+    assert (
+        set(decisions.SKEW_OPTIONS) < set(decisions.SKEW_DECISIONS)
+        and decisions.NO_SKEW in decisions.SKEW_DECISIONS
     )
 
 

@@ -1,14 +1,14 @@
 """The committed ``dags/pipeline_graph.json`` is what the TFX pipeline compiles to (TFX environment).
 
 Regenerate after changing the pipeline:
-``.venv-tfx/bin/python -m tfx_pipeline.runner --config config/default.toml graph > dags/pipeline_graph.json``
+``.venv-tfx/bin/python -m dropout.pipeline --config config/default.toml graph > dags/pipeline_graph.json``
 """
 
 import json
 from pathlib import Path
 
-from dropout.settings import load_settings
-from tfx_pipeline import runner
+from dropout.contract.settings import load_settings
+from dropout.pipeline import runner
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,5 +20,5 @@ def test_committed_graph_equals_the_compiled_pipeline(tmp_path):
     committed = json.loads((REPO / "dags" / "pipeline_graph.json").read_text())
     assert committed == compiled, (
         "dags/pipeline_graph.json is stale; regenerate it with "
-        "`.venv-tfx/bin/python -m tfx_pipeline.runner --config config/default.toml graph > dags/pipeline_graph.json`"
+        "`.venv-tfx/bin/python -m dropout.pipeline --config config/default.toml graph > dags/pipeline_graph.json`"
     )

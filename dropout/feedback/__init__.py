@@ -1,0 +1,1 @@
+"""The feedback loop's record: risk lists, interventions and outcomes (the early-warning store)."""

@@ -1,0 +1,1 @@
+"""The pipeline's custom TFX components: LearnerExampleGen (ingestion) and FairnessGate (blessing)."""

@@ -1,1 +1,0 @@
-"""TFX pipeline definition, Transform and Trainer module code, and runners."""
