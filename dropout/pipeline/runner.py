@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ml_metadata.proto import metadata_store_pb2
 from tfx.dsl.compiler import compiler, constants
@@ -36,14 +37,38 @@ from dropout.pipeline import pipeline as pipeline_lib
 from dropout.pipeline import schema as schema_lib
 
 _DONE = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
+_RESULT = "__execution_result__"  # where TFX records a failed execution's message
+
+
+class NodeFailed(RuntimeError):
+    """A node's execution ended FAILED in ML Metadata; the message is the one TFX recorded."""
 
 
 @dataclass(frozen=True)
 class NodeResult:
+    """What running one node did, and where its time went (seconds)."""
+
     node_id: str
-    status: str  # "ran" | "skipped" (already complete in this run) | "no-op" (nothing to execute)
+    # "ran" | "skipped" (already complete in this run) | "no-op" (nothing to execute) | "not-run" (an input
+    # had no artifact, as DistributionValidator's baseline on the first span)
+    status: str
     execution_id: int | None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the node from the completion check to its published outputs
+    executor_seconds: float = 0.0  # of which the component's executor (its work); 0 for resolvers
+
+
+def _timed(operator_class: type, spent: list[float]) -> type:
+    """``operator_class`` whose executor runs add their duration to ``spent[0]``."""
+
+    class Timed(operator_class):  # type: ignore[misc, valid-type]
+        def run_executor(self, *args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return super().run_executor(*args, **kwargs)
+            finally:
+                spent[0] += time.perf_counter() - started
+
+    return Timed
 
 
 def prepared_schema(settings: Settings) -> str:
@@ -110,13 +135,15 @@ def run_node(ir: pipeline_pb2.Pipeline, node_id: str, run_id: str) -> NodeResult
         raise ValueError(
             f"node '{node_id}' is not in pipeline '{run_ir.pipeline_info.id}'; nodes: {sorted(nodes)}"
         )
+    started = time.perf_counter()
     done = completed_execution(run_ir, node_id, run_id)
     if done is not None:
         logging.info(
             "%s already completed in run %s (execution %d); not running it again", node_id, run_id, done
         )
-        return NodeResult(node_id, "skipped", done)
+        return NodeResult(node_id, "skipped", done, round(time.perf_counter() - started, 3))
     deployment, connection_config = _connection(run_ir)
+    spent = [0.0]
     node_launcher = launcher.Launcher(
         pipeline_node=nodes[node_id],
         mlmd_connection=metadata.Metadata(connection_config),
@@ -124,14 +151,42 @@ def run_node(ir: pipeline_pb2.Pipeline, node_id: str, run_id: str) -> NodeResult
         pipeline_runtime_spec=run_ir.runtime_spec,
         executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
         custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
+        custom_executor_operators={
+            spec: _timed(operator, spent) for spec, operator in launcher.DEFAULT_EXECUTOR_OPERATORS.items()
+        },
     )
     logging.info("running %s in run %s", node_id, run_id)
-    started = time.monotonic()
-    info = node_launcher.launch()
-    seconds = round(time.monotonic() - started, 2)
+    info = node_launcher.launch()  # raises what the executor raised (the execution is then FAILED)
+    seconds = round(time.perf_counter() - started, 3)
     execution_id = info.execution_id if info is not None else None
-    logging.info("%s finished in %.1f s", node_id, seconds)
-    return NodeResult(node_id, "ran" if info is not None else "no-op", execution_id, seconds)
+    if execution_id is not None:
+        state, message = _execution_state(connection_config, execution_id)
+        if state == metadata_store_pb2.Execution.FAILED:
+            if "InsufficientInputError" in message:
+                # TFX records an input it could not resolve as a failed execution, without raising. For
+                # DistributionValidator on the first span (no earlier span to compare with) that is expected.
+                reason = message.strip().splitlines()[-1] if message.strip() else "no message"
+                logging.warning("%s did not run: an input it needs has no artifact (%s)", node_id, reason)
+                return NodeResult(node_id, "not-run", execution_id, seconds, 0.0)
+            raise NodeFailed(f"{node_id} failed in run {run_id} (execution {execution_id}):\n{message}")
+    logging.info("%s finished in %.1f s (executor %.1f s)", node_id, seconds, spent[0])
+    return NodeResult(
+        node_id, "ran" if info is not None else "no-op", execution_id, seconds, round(spent[0], 3)
+    )
+
+
+def _execution_state(connection_config: Any, execution_id: int) -> tuple[int, str]:
+    """``(last known state, the message TFX recorded)`` of an execution."""
+    with metadata.Metadata(connection_config) as m:
+        [execution] = m.store.get_executions_by_id([execution_id])
+    result = execution.custom_properties.get(_RESULT)
+    message = ""
+    if result is not None and result.string_value:
+        try:
+            message = json.loads(result.string_value).get("resultMessage", result.string_value)
+        except json.JSONDecodeError:
+            message = result.string_value
+    return execution.last_known_state, message
 
 
 def run_pipeline(ir: pipeline_pb2.Pipeline, run_id: str) -> list[NodeResult]:
@@ -168,12 +223,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "graph":
         print(json.dumps(graph(ir)))
         return 0
-    if args.command == "node":
-        result = run_node(ir, args.node_id, args.run_id)
-        print(json.dumps(result.__dict__))
-        return 0
     run_id = args.run_id or new_run_id()
-    results = run_pipeline(ir, run_id)
+    try:
+        if args.command == "node":
+            print(json.dumps(run_node(ir, args.node_id, args.run_id).__dict__))
+            return 0
+        results = run_pipeline(ir, run_id)
+    except NodeFailed as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
     print(json.dumps({"run_id": run_id, "nodes": [r.__dict__ for r in results]}, indent=2))
     return 0
 
