@@ -19,6 +19,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import Param, dag
 from dropout_airflow import monitoring as steps
+from dropout_airflow import policy
 from dropout_airflow import tracking as mlflow_tracking
 
 
@@ -30,7 +31,7 @@ from dropout_airflow import tracking as mlflow_tracking
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={"retries": 2, "retry_delay": policy.retry_delay(pendulum.duration(minutes=5))},
     params={
         "config": Param("config/default.toml", type="string", description="settings file"),
         "span": Param(

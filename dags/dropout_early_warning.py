@@ -48,7 +48,7 @@ SCHEDULE = os.environ.get("DROPOUT_EARLY_WARNING_SCHEDULE", "@daily")
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=5)},
+    default_args={"retries": 2, "retry_delay": policy.retry_delay(pendulum.duration(minutes=5))},
     params={
         "config": Param("config/default.toml", type="string", description="settings file"),
         "as_of": Param(

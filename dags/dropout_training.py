@@ -50,7 +50,7 @@ NODE_ARGS = {"Pusher": {"trigger_rule": "none_failed_min_one_success"}}
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,  # one TFX run at a time: "previous span" and the champion are run-ordered
-    default_args={"retries": 2, "retry_delay": pendulum.duration(minutes=1)},
+    default_args={"retries": 2, "retry_delay": policy.retry_delay(pendulum.duration(minutes=1))},
     params={
         "span": Param(0, type="integer", minimum=0, description="ingestion period to train on"),
         "config": Param("config/default.toml", type="string", description="settings file"),

@@ -16,7 +16,6 @@ import warnings
 from pathlib import Path
 
 from dropout.contract.settings import Settings, load_settings
-from dropout.pipeline import outputs, runner
 from lab.generator import GeneratorConfig, generate
 
 
@@ -42,6 +41,8 @@ def ensure_data(settings: Settings, learners: int, seed: int) -> None:
 
 def summarise(settings: Settings, run_id: str, span: int) -> dict:
     """What one pipeline run produced, in the words the people who act on it use."""
+    from dropout.pipeline import outputs
+
     run = outputs.run_outputs(settings.pipeline.metadata_path, settings.pipeline.name, run_id)
     counts = json.loads(Path(run.uri("LearnerExampleGen", "report"), "counts.json").read_text())
     fairness = outputs.read_fairness(run.uri("FairnessGate", "blessing"))
@@ -94,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)
     for noisy in ("absl", "apache_beam", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from dropout.pipeline import runner  # TFX: imported here, so ensure_data stays light for run_demo.sh
 
     settings = load_settings(args.config)
     ensure_data(settings, args.learners, args.seed)

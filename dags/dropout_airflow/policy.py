@@ -8,6 +8,9 @@ HITL tasks list them in ``assigned_users``, so only they can answer (everyone el
 
 from __future__ import annotations
 
+import os
+from datetime import timedelta
+
 PLATFORM_ENGINEERS: tuple[str, ...] = ("platform",)
 STEWARDS: tuple[str, ...] = ("steward",)
 MANAGERS: tuple[str, ...] = ("manager",)
@@ -19,6 +22,16 @@ AIRFLOW_USERS: tuple[tuple[str, str], ...] = (
     *((name, "user") for name in STEWARDS),
     *((name, "user") for name in MANAGERS),
 )
+
+
+RETRY_DELAY_ENV = "DROPOUT_TASK_RETRY_DELAY_SECONDS"
+
+
+def retry_delay(default: timedelta) -> timedelta:
+    """How long a failed task waits before its next try: ``$DROPOUT_TASK_RETRY_DELAY_SECONDS`` when set
+    (read when the DAG file is parsed; the end-to-end tests use a few seconds), else ``default``."""
+    value = os.environ.get(RETRY_DELAY_ENV, "").strip()
+    return timedelta(seconds=float(value)) if value else default
 
 
 def hitl_users(names: tuple[str, ...]) -> list[dict[str, str]]:

@@ -37,6 +37,18 @@ AIRFLOW__CORE__FERNET_KEY=$([ -s "$AIRFLOW_HOME/fernet_key" ] || (umask 077 && "
 export AIRFLOW__CORE__FERNET_KEY
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER=$AIRFLOW_HOME/logs
 export PATH=$AIRFLOW_BIN:$PATH
+# The warm executor of this machine's TFX tasks (dropout/executor): a Unix socket of this deployment.
+export DROPOUT_TFX_EXECUTOR=${DROPOUT_TFX_EXECUTOR:-$AIRFLOW_HOME/tfx-executor.sock}
+
+tfx_executor_start() {  # start the warm executor's supervisor in the background; its pid into $1
+  local log=$AIRFLOW_HOME/logs/tfx-executor.log
+  mkdir -p "$AIRFLOW_HOME/logs"
+  # Without Airflow's settings and secrets: the TFX commands it forks never need them.
+  (for name in $(compgen -e | grep '^AIRFLOW'); do unset "$name"; done
+   exec setsid nohup "$REPO/.venv-tfx/bin/python" -m dropout.executor supervise --socket "$DROPOUT_TFX_EXECUTOR" \
+     > "$log" 2>&1 < /dev/null) &
+  echo $! > "$1"
+}
 
 airflow_init() {  # migrate the metadata DB, create the TFX pool, generate the users' passwords
   airflow db migrate >/dev/null

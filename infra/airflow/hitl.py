@@ -199,8 +199,10 @@ def main(argv: list[str] | None = None) -> int:
         run_id=args.run_id,
         after=args.after,
         timeout_s=args.timeout,
+        poll_s=2,
     )
     print(json.dumps(result, indent=2))
+
     return 0 if result["state"] == "success" else 1
 
 

@@ -34,13 +34,17 @@ for span in $SPANS; do
   log=$AIRFLOW_HOME/logs/demo-span$span.log
   echo "== span $span: airflow dags test dropout_training (log: $log)"
   started=$(date -u +%Y-%m-%dT%H:%M:%S+00:00)
+  span_started=$SECONDS
   airflow dags test dropout_training -c "{\"span\": $span, \"config\": \"$CONFIG\", \"reason\": \"manual\"}" \
     > "$log" 2>&1 &
   test_pid=$!
-  sleep 5
+  sleep 1
   python infra/airflow/hitl.py --after "$started" --steward "$STEWARD" --manager "$MANAGER" > "$AIRFLOW_HOME/logs/demo-span$span.json" || true
   wait "$test_pid" || echo "span $span: the DAG run did not succeed; see $log"
+  echo "$((SECONDS - span_started))" > "$AIRFLOW_HOME/logs/demo-span$span.seconds"
+  echo "== span $span: $((SECONDS - span_started)) s"
 done
+
 
 echo "Airflow keeps running at $AIRFLOW__API__BASE_URL (logins above; Browse -> Required Actions); stop it with: bash infra/airflow/stop.sh"
 .venv-tfx/bin/python - "$CONFIG" "$AIRFLOW_HOME/logs" $SPANS <<'PY'

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Start the local Airflow deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor,
-# SQLite, AIRFLOW_HOME=work/airflow) in the background and print the URL and the logins.
+# SQLite, AIRFLOW_HOME=work/airflow) and the warm TFX executor its tasks use (dropout/executor) in the
+# background and print the URL and the logins.
 # Stop it with `bash infra/airflow/stop.sh`. Logs: work/airflow/logs/<component>.log.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$REPO"
 
-airflow_init
 mkdir -p "$AIRFLOW_HOME/logs" "$AIRFLOW_HOME/pids"
+# First the warm executor: its import of TensorFlow and TFX overlaps Airflow's own start.
+pidfile=$AIRFLOW_HOME/pids/tfx-executor.pid
+if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+  echo "warm TFX executor already running (pid $(cat "$pidfile"))"
+else
+  tfx_executor_start "$pidfile"
+  echo "started the warm TFX executor (pid $(cat "$pidfile"); socket $DROPOUT_TFX_EXECUTOR)"
+fi
+airflow_init
 for component in api-server scheduler dag-processor triggerer; do
   pidfile=$AIRFLOW_HOME/pids/$component.pid
   if [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
@@ -42,3 +51,12 @@ for entry in sys.argv[2].split(","):
 print("Stewards answer 'steward_review', managers 'manager_approval' (Browse -> Required Actions).")
 PY
 bash "$REPO/infra/mlflow/start.sh"  # the MLflow tracking server and model registry (infra/mlflow/README.md)
+# Tasks fall back to a new TFX process while the executor is still importing; wait for it (bounded).
+echo -n "waiting for the warm TFX executor on $DROPOUT_TFX_EXECUTOR "
+for _ in $(seq 1 90); do
+  if "$REPO/.venv-tfx/bin/python" -m dropout.executor ping --socket "$DROPOUT_TFX_EXECUTOR" 2>/dev/null; then break; fi
+  echo -n "."; sleep 2
+done
+echo
+"$REPO/.venv-tfx/bin/python" -m dropout.executor ping --socket "$DROPOUT_TFX_EXECUTOR" \
+  || echo "warm TFX executor not ready (see $AIRFLOW_HOME/logs/tfx-executor.log): tasks start their own processes until it is"
