@@ -47,21 +47,26 @@ def log_and_register(
 ) -> str | None:
     """Log the Trainer's model in run ``run_id``; register it when blessed. Returns the new version or None.
 
-    Two copies: the MLflow TensorFlow flavour (``model/``, the Keras model reloaded with
-    ``tf_keras.models.load_model``, loadable with ``mlflow.tensorflow.load_model``) and the exact
-    SavedModel with the serving signatures that Pusher deploys (``serving_model/``), which rollback re-pushes.
+    The exact SavedModel with the serving signatures that Pusher deploys (``serving_model/``, which
+    rollback re-pushes), and the same SavedModel as an MLflow model (``model/``, ``served_model.py``:
+    loadable with ``mlflow.pyfunc.load_model``) that the registry's versions point to. Nothing is
+    re-traced or re-saved, so recording takes seconds.
     """
     import mlflow
     import tensorflow as tf
-    import tf_keras
 
     if not serving_dir or not Path(serving_dir, "saved_model.pb").exists():
         raise LookupError(f"run {tfx_run_id}: no Trainer SavedModel at {serving_dir}")
     mlflow_client.log_artifacts(run_id, serving_dir, SERVING_ARTIFACT)
-    model = tf_keras.models.load_model(serving_dir, compile=False)
-    requirements = [f"tensorflow=={tf.__version__}", f"tf-keras=={tf_keras.__version__}"]
+    requirements = [f"tensorflow=={tf.__version__}", f"mlflow=={mlflow.__version__}"]
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.tensorflow.log_model(model, name="model", pip_requirements=requirements)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("served_model.py")),
+            artifacts={"saved_model": serving_dir},
+            pip_requirements=requirements,
+        )
+
     if not blessed:
         return None
     version = mlflow.register_model(
