@@ -415,6 +415,32 @@ def test_artifacts_images_reports_and_model(world, tmp_path):
     assert "saved_model.pb" in serving
     version = c.get_model_version(world["settings"].tracking.registered_model, "1")
     assert version.run_id == run_id and version.tags[connection.TFX_RUN_TAG] == RUNS[0]
+    # The registered version is the pushed model: loaded through MLflow it scores as the SavedModel does.
+    import numpy as np
+    import tensorflow as tf
+
+    from dropout.warning.examples import serving_examples
+
+    columns, _ = serving_examples(world["root"] / "data", b"tracking-test-key", 10)
+    loaded = mlflow.pyfunc.load_model(f"models:/{world['settings'].tracking.registered_model}/1")
+    via_mlflow = loaded.predict({k: v[:20] for k, v in columns.items()})
+    pushed = _outputs(world, 0).properties("Pusher", "pushed_model")["pushed_destination"]
+    signature = tf.saved_model.load(pushed).signatures["raw_features"]
+    inputs = signature.structured_input_signature[1]
+    direct = (
+        signature(
+            **{
+                k: tf.constant(
+                    np.asarray(columns[k][:20]).astype(bytes) if s.dtype == tf.string else columns[k][:20],
+                    s.dtype,
+                )
+                for k, s in inputs.items()
+            }
+        )["risk"]
+        .numpy()
+        .reshape(-1)
+    )
+    assert via_mlflow.shape == (20,) and np.allclose(via_mlflow, direct, atol=1e-6)
 
 
 @pytest.mark.e2e
