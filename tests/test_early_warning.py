@@ -44,7 +44,7 @@ from dropout.monitoring import skew
 from dropout.pipeline import champion as champion_lib
 from dropout.pipeline import schema as schema_lib
 from dropout.warning import actions as A
-from dropout.warning import job, scoring
+from dropout.warning import job, lead_time, scoring
 from dropout.warning import reasons as R
 from dropout.warning.examples import serving_examples
 from dropout.warning.job import WarningRun, check_outcomes
@@ -674,3 +674,63 @@ def test_champion_training_statistics_and_schema_come_from_its_run_in_ml_metadat
         champion_lib.champion_training(tmp_path / "metadata.sqlite", "dropout_risk", tmp_path)
     with pytest.raises(LookupError, match="no ML Metadata"):
         champion_lib.champion_training(tmp_path / "missing.sqlite", "dropout_risk", models / "1")
+
+
+def _enrolled_on(world) -> dict[tuple[str, str], dt.date]:
+    learners = pd.read_csv(world["data"] / "learners.csv", dtype=str)
+    return {
+        (pseudonym(i, FIXTURE_KEY), c): dt.date.fromisoformat(d)
+        for i, c, d in zip(
+            learners["learner_id"], learners["course_id"], learners["enrolled_on"], strict=True
+        )
+    }
+
+
+def test_risk_list_separates_learners_still_active_from_those_already_silent(world):
+    """``activity`` is "silent" exactly when the raw landing events show nothing on the learner's last 7 enrolled days."""
+    raw, enrolled_on = world["raw"], _enrolled_on(world)
+    rows = _risk_csv(world)
+    for r in rows:
+        key = (r["learner"], r["course_id"])
+        days = [AS_OF - dt.timedelta(days=k) for k in range(7)]
+        days = [d for d in days if d >= max(enrolled_on[key], FIRST_DAY)]
+        quiet = all(raw.get(key, {}).get(d.isoformat(), {"events": 0})["events"] == 0 for d in days)
+        assert r["activity"] == ("silent" if quiet else "active"), key
+    flagged = [r for r in rows if r["band"]]
+    summary = world["summary"]
+    assert summary["flagged_active"] == sum(r["activity"] == "active" for r in flagged)
+    assert summary["flagged_silent"] == sum(r["activity"] == "silent" for r in flagged)
+    assert summary["flagged_active"] + summary["flagged_silent"] == summary["flagged"]
+    assert {r["activity"] for r in rows} == {"active", "silent"}  # both groups occur in this world
+
+
+def test_silent_learners_get_the_silent_actions_instead_of_their_bands(world):
+    config = replace(world["config"], silent_actions=("email_staff",))
+    item = A.Flagged("abc", "c1", 0.9, 1, "high", "no activity on 7 of the last 7 days", activity="silent")
+    assert job.planned_actions(config, item) == ("email_staff",)
+    assert job.planned_actions(config, replace(item, activity="active")) == config.high_actions
+    assert job.planned_actions(config, replace(item, band="top", activity="active")) == config.top_actions
+    # Without silent actions configured (the module world's config) everyone gets their band's.
+    assert job.planned_actions(world["config"], item) == world["config"].high_actions
+
+
+def test_season_lead_time_reads_the_stores_flags_against_the_landing_data(world):
+    """One run in the store: every flagged learner's first flag is its window's last day (AS_OF)."""
+    season = lead_time.season(world["data"], world["root"] / "out", FIXTURE_KEY, FIRST_DAY, AS_OF)
+    rows = _risk_csv(world)
+    outcomes = pd.read_csv(world["data"] / "outcomes.csv", dtype=str)
+    dropped = {
+        (pseudonym(i, FIXTURE_KEY), c): v == "1"
+        for i, c, v in zip(
+            outcomes["learner_id"], outcomes["course_id"], outcomes["dropped_out"], strict=True
+        )
+    }
+    flagged = [r for r in rows if r["band"] and (r["learner"], r["course_id"]) in dropped]
+    model = season["model"]
+    assert model["flagged"] == len(flagged) > 0
+    assert model["flagged_dropouts"] == sum(dropped[(r["learner"], r["course_id"])] for r in flagged)
+    silent = sum(r["activity"] == "silent" for r in flagged)
+    assert model["share_flagged_already_silent"] == pytest.approx(silent / len(flagged))
+    rule = season["rule_7_days"]
+    assert rule["share_dropouts_flagged_while_active"] == 0.0  # the rule flags only the already silent
+    assert season["counts"]["learners"] >= len(flagged)

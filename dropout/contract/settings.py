@@ -112,6 +112,10 @@ class WarningSettings:
     webhook_url: str = ""  # the app's push-notification endpoint for the webhook action
     high_actions: str = "email_learner,email_staff,webhook"  # actions for flagged risk >= threshold
     top_actions: str = "email_learner"  # actions for flagged learners in the top fraction only
+    # A flagged learner with no activity on any of their last silent_days enrolled days is "silent": a
+    # nudge reaches nobody, so they get silent_actions (a check-in from course staff) instead of the band's.
+    silent_days: int = 7
+    silent_actions: str = "email_staff"
     outcome_days: int = 7  # a flagged learner "came back" when active within this many days
 
 

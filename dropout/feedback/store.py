@@ -2,7 +2,8 @@
 
 Tables (learners appear only as pseudonyms; contact details never enter this database):
 
-- ``risk_list``: run_id, scored_at, model_version, learner, course_id, risk, rank, band, reason.
+- ``risk_list``: run_id, scored_at, model_version, learner, course_id, risk, rank, band, reason,
+  activity (``active`` or ``silent``: ``dropout.warning.lead_time``; empty in rows of older stores).
 - ``interventions``: run_id, learner, course_id, band, action, status (``INTERVENTION_STATUSES``),
   detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
 - ``runs``: one row per run: window, champion version and path, counts, the skew check's result and
@@ -54,7 +55,8 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS risk_list (
     run_id TEXT NOT NULL, scored_at TEXT NOT NULL, model_version INTEGER NOT NULL,
     learner TEXT NOT NULL, course_id TEXT NOT NULL, risk REAL NOT NULL, rank INTEGER NOT NULL,
-    band TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (run_id, learner, course_id));
+    band TEXT NOT NULL, reason TEXT NOT NULL, activity TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (run_id, learner, course_id));
 CREATE TABLE IF NOT EXISTS {INTERVENTIONS_TABLE} (
     {", ".join(f"{name} {decl}" for name, decl in INTERVENTION_COLUMNS.items())},
     PRIMARY KEY (run_id, learner, course_id, action));
@@ -65,8 +67,7 @@ CREATE TABLE IF NOT EXISTS runs (
     skew INTEGER, skew_features TEXT, skew_report TEXT, skew_checked_at TEXT,
     decision TEXT, decided_by TEXT, decided_at TEXT, decision_reason TEXT);
 """
-CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason")
-STORE_FILE = "risk.sqlite"
+CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason", "activity")
 
 
 def store_path(out_dir: str | Path) -> Path:
@@ -78,6 +79,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(path))
     con.executescript(SCHEMA)
+    # Stores written before the risk list had an activity column gain it (older rows read as '').
+    if "activity" not in {r[1] for r in con.execute("PRAGMA table_info(risk_list)")}:
+        with con:
+            con.execute("ALTER TABLE risk_list ADD COLUMN activity TEXT NOT NULL DEFAULT ''")
     return con
 
 
@@ -94,7 +99,8 @@ def write_risk_list(
     with con:
         con.execute("DELETE FROM risk_list WHERE run_id = ?", (run_id,))
         con.executemany(
-            "INSERT INTO risk_list VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO risk_list (run_id, scored_at, model_version, {', '.join(CSV_COLUMNS)}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     run_id,
@@ -106,6 +112,7 @@ def write_risk_list(
                     int(r["rank"]),
                     r["band"],
                     r["reason"],
+                    r.get("activity", ""),
                 )
                 for r in rows
             ],
@@ -115,7 +122,7 @@ def write_risk_list(
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         writer.writeheader()
         for r in rows:
-            writer.writerow({k: (f"{r[k]:.6f}" if k == "risk" else r[k]) for k in CSV_COLUMNS})
+            writer.writerow({k: (f"{r[k]:.6f}" if k == "risk" else r.get(k, "")) for k in CSV_COLUMNS})
 
 
 # What the job writes when it acts; the outcome columns are filled in later by ``set_outcome``.
@@ -187,8 +194,7 @@ def update_run(con: sqlite3.Connection, run_id: str, **values: Any) -> None:
 def flagged_rows(con: sqlite3.Connection, run_id: str) -> list[dict[str, Any]]:
     """The run's flagged learners (band high or top), by rank."""
     rows = con.execute(
-        "SELECT learner, course_id, risk, rank, band, reason FROM risk_list "
-        "WHERE run_id = ? AND band != '' ORDER BY rank",
+        f"SELECT {', '.join(CSV_COLUMNS)} FROM risk_list WHERE run_id = ? AND band != '' ORDER BY rank",
         (run_id,),
     ).fetchall()
     return [dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows]

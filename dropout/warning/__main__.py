@@ -43,6 +43,8 @@ def _config(settings: Settings, run_id: str | None, as_of: str | None) -> job.Wa
         top_fraction=settings.evaluation.top_fraction,
         high_actions=A.parse_actions(w.high_actions, "warning.high_actions"),
         top_actions=A.parse_actions(w.top_actions, "warning.top_actions"),
+        silent_actions=A.parse_actions(w.silent_actions, "warning.silent_actions"),
+        silent_days=w.silent_days,
         channels=A.Channels(w.smtp_host, w.smtp_port, w.smtp_sender, w.staff_email, w.webhook_url),
         outcome_days=w.outcome_days,
         as_of=dt.date.fromisoformat(as_of) if as_of else None,

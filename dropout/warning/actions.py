@@ -1,7 +1,8 @@
 """Interventions for flagged learners: e-mail (SMTP) to the learner or the course staff, and a webhook.
 
 Actions are configured per band (``warning.high_actions`` for risk >= threshold, ``warning.top_actions``
-for learners flagged only by being in the top fraction), as comma-separated names from ``ACTIONS``.
+for learners flagged only by being in the top fraction) and for flagged learners already silent
+(``warning.silent_actions``, whatever their band), as comma-separated names from ``ACTIONS``.
 The learner's address is looked up in the learner table (the system of record) at send time and
 held in memory only: the risk list and the intervention records carry the pseudonym, never the
 address. Each action returns ``(status, detail)`` and never raises for a delivery problem, so one
@@ -49,6 +50,7 @@ class Flagged:
     rank: int
     band: str
     reason: str
+    activity: str = ""  # "active" or "silent" (lead_time.silent); "" in risk lists of older stores
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from dropout.ingestion.adapters import newest_landing_day
 from dropout.pipeline import champion as champion_lib
 
 from . import actions as A
+from . import lead_time as LT
 from . import reasons as R
 from . import scoring
 from .examples import serving_examples
@@ -45,6 +46,10 @@ class WarningRun:
     top_fraction: float  # evaluation.top_fraction
     high_actions: tuple[str, ...] = ()
     top_actions: tuple[str, ...] = ()
+    # Flagged learners already silent (lead_time.silent over silent_days) get these instead of their
+    # band's actions; None: the band's actions for everyone.
+    silent_actions: tuple[str, ...] | None = None
+    silent_days: int = 7
     channels: A.Channels | None = None
     outcome_days: int = 7
     as_of: dt.date | None = None
@@ -85,6 +90,11 @@ def score(config: WarningRun) -> dict[str, Any]:
     risk = champion_lib.score(champion, columns) if n else np.zeros(0, np.float32)
     rank, band = scoring.rank_and_flag(risk, config.threshold, config.top_fraction)
     flagged = np.flatnonzero(band != "")
+    activity = (
+        LT.activity_labels(columns[F.ACTIVE_MASK_KEY], columns[F.ENROLLED_MASK_KEY], config.silent_days)
+        if n
+        else np.zeros(0, object)
+    )
     reasons = [""] * n
     if len(flagged):
         attributions, _, _ = scoring.integrated_gradients(champion, columns, flagged, steps=config.ig_steps)
@@ -103,6 +113,7 @@ def score(config: WarningRun) -> dict[str, Any]:
             "rank": int(rank[i]),
             "band": str(band[i]),
             "reason": reasons[i],
+            "activity": str(activity[i]),
         }
         for i in range(n)
     ]
@@ -134,6 +145,9 @@ def score(config: WarningRun) -> dict[str, Any]:
         "flagged": int(len(flagged)),
         "flagged_high": int((band == "high").sum()),
         "flagged_top_only": int((band == "top").sum()),
+        # Still reachable vs already quiet for warning.silent_days (the list separates them; so do actions).
+        "flagged_active": int(((band != "") & (activity == LT.ACTIVE)).sum()),
+        "flagged_silent": int(((band != "") & (activity == LT.SILENT)).sum()),
         "risk_csv": str(paths["risk_csv"]),
         "database": str(paths["database"]),
         "serving_statistics": str(paths["serving_statistics"]),
@@ -231,11 +245,7 @@ def act(
         reason = f"held by {by or 'steward'}: skew in {record['skew_features'] or '(none)'}"
 
     flagged = [A.Flagged(**r) for r in store.flagged_rows(con, config.run_id)]
-    planned = [
-        (item, action)
-        for item in flagged
-        for action in (config.high_actions if item.band == "high" else config.top_actions)
-    ]
+    planned = [(item, action) for item in flagged for action in planned_actions(config, item)]
     done = store.intervention_statuses(con, config.run_id)
     last_day = dt.date.fromisoformat(record["window_last_day"])
     due = (last_day + dt.timedelta(days=config.outcome_days)).isoformat()
@@ -291,6 +301,13 @@ def act(
         "planned_actions": len(planned),
         "actions": statuses,
     }
+
+
+def planned_actions(config: WarningRun, item: A.Flagged) -> tuple[str, ...]:
+    """The actions for one flagged learner: ``silent_actions`` when already silent, else the band's."""
+    if config.silent_actions is not None and item.activity == LT.SILENT:
+        return config.silent_actions
+    return config.high_actions if item.band == "high" else config.top_actions
 
 
 def check_outcomes(
