@@ -48,19 +48,28 @@ def rows_from_table(table: pa.Table) -> list[dict[str, Any]]:
     return rows
 
 
-def ingest_generated(data_dir: Path, learners: int, window_days: int, seed: int, mode: str = "training"):
-    """Generate ``learners`` x ``window_days`` landing data under ``data_dir`` and ingest span 0."""
+def ingest_generated(
+    data_dir: Path,
+    learners: int,
+    window_days: int,
+    seed: int,
+    mode: str = "training",
+    first_offset: int = 0,
+    days: int | None = None,
+):
+    """Generate ``learners`` x ``days`` (default ``window_days``) landing data under ``data_dir`` (once)
+    and ingest the window of ``window_days`` days starting ``first_offset`` days in."""
     from dropout.ingestion.span import ingest_span
     from lab.generator import GeneratorConfig, generate
 
-    config = GeneratorConfig(learners=learners, days=window_days, seed=seed)
+    config = GeneratorConfig(learners=learners, days=days or window_days, seed=seed)
     if not (data_dir / "learners.csv").exists():
         generate(data_dir, config)
     return ingest_span(
         data_dir / "landing",
         data_dir / "learners.csv",
         data_dir / "outcomes.csv",
-        first_day=dt.date.fromisoformat(config.first_day),
+        first_day=dt.date.fromisoformat(config.first_day) + dt.timedelta(days=first_offset),
         span=0,
         window_days=window_days,
         key=FIXTURE_KEY,
@@ -78,11 +87,17 @@ def export_models(
     epochs: int = 2,
     seed: int = 0,
     work_dir: str | Path | None = None,
+    cut_offsets: tuple[int, ...] = (0,),
+    data_days: int | None = None,
 ) -> dict[str, Any]:
     """Train one small model per version on generated learners and export each as ``model_dir/<version>``.
 
     Each version gets a different initial seed, so versions give different risks for the same
-    learner (tests tell them apart). Returns the training rows and the Transform output directory.
+    learner (tests tell them apart). ``cut_offsets``: the training windows, as days from the first
+    generated day (``(0,)``: one window at the start of the course, as a span trains today; several:
+    the same learners cut at several points, so the model sees the windows the daily early-warning
+    job scores); ``data_days`` generated days (default: enough for the last cut). Returns the
+    training rows and the Transform output directory.
     """
     import tensorflow as tf
     import tensorflow_transform as tft
@@ -98,8 +113,13 @@ def export_models(
 
     work = Path(work_dir or tempfile.mkdtemp(prefix="fixture-model-"))
     t0 = time.perf_counter()
-    result = ingest_generated(work / "data", learners, window_days, seed)
-    rows = rows_from_table(result.examples)
+    days = data_days or window_days + max(cut_offsets)
+    results = [
+        ingest_generated(work / "data", learners, window_days, seed, first_offset=o, days=days)
+        for o in cut_offsets
+    ]
+    result = results[0]
+    rows = [row for r in results for row in rows_from_table(r.examples)]
     repo = Path(__file__).resolve().parents[1]
     schema = schema_lib.schema_for_window(
         schema_lib.load_schema(repo / "schemas" / "schema.pbtxt"), window_days

@@ -5,12 +5,15 @@
     python -m dropout.warning act --config config/default.toml --run-id <id> [--decision D --by NAME --at ISO]
     python -m dropout.warning outcomes --config config/default.toml [--today YYYY-MM-DD]
     python -m dropout.warning run --config config/default.toml [--run-id <id>] [--as-of YYYY-MM-DD]
+    python -m dropout.warning lead-time --config config/default.toml --first-day YYYY-MM-DD [--as-of YYYY-MM-DD]
 
 ``score`` writes the risk list and reasons and sends nothing; ``skew`` compares the run's serving
 examples with the champion's training statistics (report under ``<warning.out_dir>/runs/``); ``act``
 sends the interventions, or holds them (``--decision "Hold interventions"``; without a decision a
 run with skew is held, one without is acted on). ``run`` is score, skew and act in one process
-(``make warn``). Each prints its JSON summary as the last line of output.
+(``make warn``). ``lead-time`` measures how early the store's flags came over a season of runs
+(``dropout.warning.lead_time``), beside the "no activity for N days" rule, once outcomes are in.
+Each prints its JSON summary as the last line of output.
 """
 
 from __future__ import annotations
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=("score", "skew", "act", "outcomes", "run"))
+    parser.add_argument("command", choices=("score", "skew", "act", "outcomes", "run", "lead-time"))
     parser.add_argument("--config", default="config/default.toml")
     parser.add_argument(
         "--run-id", default=None, help="run id (the Airflow run id); score/run default: the UTC time"
@@ -88,12 +91,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--at", default="", help="act: when (ISO 8601); default now")
     parser.add_argument("--reason", default="", help="act: why (recorded with a hold)")
     parser.add_argument("--today", default=None, help="outcomes: the date outcomes are checked on")
+    parser.add_argument("--first-day", default=None, help="lead-time: the season's first landing day")
+    parser.add_argument(
+        "--rule-days", default="3,7,14", help="lead-time: the silence rules to compare with (days)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings(args.config)
     if args.command in ("skew", "act") and not args.run_id:
         parser.error(f"{args.command} needs --run-id (the run that was scored)")
-    if args.command == "outcomes":
+    if args.command == "lead-time" and not args.first_day:
+        parser.error("lead-time needs --first-day (the season's first landing day)")
+    if args.command == "lead-time":
+        from dropout.ingestion.adapters import newest_landing_day
+
+        from . import lead_time
+
+        root = Path(settings.data.root)
+        last = dt.date.fromisoformat(args.as_of) if args.as_of else newest_landing_day(root / "landing")
+        summary = lead_time.season(
+            root,
+            Path(settings.warning.out_dir),
+            pseudonym_key(settings.ingestion),
+            dt.date.fromisoformat(args.first_day),
+            last,
+            silent_days=settings.warning.silent_days,
+            rule_days=tuple(int(d) for d in args.rule_days.split(",") if d.strip()),
+            label_column=settings.data.label_column,
+        )
+    elif args.command == "outcomes":
         w = settings.warning
         today = dt.date.fromisoformat(args.today) if args.today else dt.datetime.now(dt.UTC).date()
         summary = job.check_outcomes(
