@@ -43,5 +43,6 @@ def test_every_slice_column_and_top_fraction_metric_configured():
         "Recall",
         "F1Score",
         "TopFractionPrecisionRecall",
+        "FlagTiming",
         "CalibrationPlot",
     } <= names

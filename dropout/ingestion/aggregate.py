@@ -124,3 +124,21 @@ def feature_columns(examples: pa.Table, window_days: int) -> dict[str, np.ndarra
 def select_rows(columns: dict[str, np.ndarray], keep: np.ndarray) -> dict[str, np.ndarray]:
     """The same columns restricted to the rows where ``keep`` is true (or at the given indices)."""
     return {name: values[keep] for name, values in columns.items()}
+
+
+def silent(active: np.ndarray, enrolled: np.ndarray, days: int) -> np.ndarray:
+    """Per learner: True when none of their last ``days`` enrolled days was active.
+
+    The one definition of "already silent" (the early-warning list's ``activity``, its actions, the
+    evaluation's lead-time metrics). ``active`` / ``enrolled``: ``[learners, window_days]`` (or one
+    learner's ``[window_days]``) masks, oldest day first. A learner enrolled on fewer than ``days``
+    days of the window is judged on the days there are; one enrolled on none is silent.
+    """
+    active = np.atleast_2d(np.asarray(active) > 0.5)
+    enrolled = np.atleast_2d(np.asarray(enrolled) > 0.5)
+    if days < 1:
+        raise ValueError(f"silent days must be at least 1, got {days}")
+    # Rank each enrolled day from the window's end: 1 = the last enrolled day.
+    from_end = np.cumsum(enrolled[:, ::-1], axis=1)[:, ::-1]
+    recent = enrolled & (from_end <= days)
+    return ~(active & recent).any(axis=1)

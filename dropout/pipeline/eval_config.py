@@ -19,8 +19,11 @@ def _metric(class_name: str, module: str | None = None, **config) -> tfma.Metric
     )
 
 
-def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
-    """Evaluation of the candidate against the latest blessed model (when there is one)."""
+def make_eval_config(settings: EvaluationSettings, silent_days: int = 7) -> tfma.EvalConfig:
+    """Evaluation of the candidate against the latest blessed model (when there is one).
+
+    ``silent_days``: ``warning.silent_days``, for the lead-time metrics (``FlagTiming``).
+    """
     floor = tfma.GenericValueThreshold(lower_bound={"value": settings.auc_floor})
     no_regression = tfma.GenericChangeThreshold(
         direction=tfma.MetricDirection.HIGHER_IS_BETTER, absolute={"value": -settings.regression_tolerance}
@@ -47,6 +50,14 @@ def make_eval_config(settings: EvaluationSettings) -> tfma.EvalConfig:
             "TopFractionPrecisionRecall",
             module="dropout.pipeline.metrics",
             top_fraction=settings.top_fraction,
+        ),
+        # Lead time at the evaluation's cut: flags that still reach an active learner, and flags of
+        # learners already silent (a rule without a model finds those too).
+        _metric(
+            "FlagTiming",
+            module="dropout.pipeline.metrics",
+            threshold=settings.threshold,
+            silent_days=silent_days,
         ),
         _metric("MeanLabel"),
         _metric("MeanPrediction"),

@@ -131,7 +131,7 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline_model.outputs["model"],
-        eval_config=eval_config.make_eval_config(settings.evaluation),
+        eval_config=eval_config.make_eval_config(settings.evaluation, settings.warning.silent_days),
         example_splits=["eval"],
     )
     components.append(evaluator)

@@ -4,8 +4,9 @@ An early warning is worth the time it leaves to act. A learner flagged after a w
 activity is one course staff could have found without a model; a learner flagged while still
 active can still be reached. This module is the one definition of those ideas:
 
-- ``silent(active, enrolled, days)``: no activity on any of the learner's last ``days`` enrolled days
-  (the risk list's ``activity`` column says ``silent`` or ``active``).
+- ``activity_labels(active, enrolled, days)``: ``silent`` when there was no activity on any of the
+  learner's last ``days`` enrolled days (``dropout.ingestion.aggregate.silent``), else ``active``: the
+  risk list's ``activity`` column.
 - ``lead_time(active, first_flag, dropped)``: over a season of daily flags, among learners who
   eventually drop out, the share first flagged while still active and the days between the first
   flag and the last activity (positive: flagged that many days before the learner went quiet);
@@ -25,35 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from dropout.ingestion.aggregate import silent
+
 ACTIVE = "active"
 SILENT = "silent"
 NEVER = -1  # first_flag of a learner never flagged
 QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
 
 
-def silent(active: np.ndarray, enrolled: np.ndarray, days: int) -> np.ndarray:
-    """Per learner: True when none of their last ``days`` enrolled days was active.
-
-    Args:
-        active, enrolled: ``[learners, window_days]`` (or one learner's ``[window_days]``) masks, oldest
-            day first, as the feature contract defines them.
-        days: the silence that counts (``warning.silent_days``).
-
-    A learner enrolled on fewer than ``days`` days of the window is judged on the days there are;
-    one enrolled on none is silent.
-    """
-    active = np.atleast_2d(np.asarray(active) > 0.5)
-    enrolled = np.atleast_2d(np.asarray(enrolled) > 0.5)
-    if days < 1:
-        raise ValueError(f"silent days must be at least 1, got {days}")
-    # Rank each enrolled day from the window's end: 1 = the last enrolled day.
-    from_end = np.cumsum(enrolled[:, ::-1], axis=1)[:, ::-1]
-    recent = enrolled & (from_end <= days)
-    return ~(active & recent).any(axis=1)
-
-
 def activity_labels(active: np.ndarray, enrolled: np.ndarray, days: int) -> np.ndarray:
-    """``"silent"`` / ``"active"`` per learner (``silent`` above)."""
+    """``"silent"`` / ``"active"`` per learner (``dropout.ingestion.aggregate.silent``)."""
     return np.where(silent(active, enrolled, days), SILENT, ACTIVE).astype(object)
 
 
