@@ -79,3 +79,7 @@ oulad: setup  ## real learners (OULAD): our model vs gradient-boosted trees vs t
 
 bench-oulad: setup  ## the unchanged pipeline on OULAD: wall time and peak memory per component
 	$(TFX_PY) benchmarks/bench_oulad_pipeline.py
+
+.PHONY: bench-lead-time
+bench-lead-time: setup  ## lead time of the early warning: daily flags of two trainings against the 'no activity for N days' rules (docs/figures.md)
+	$(TFX_PY) benchmarks/bench_lead_time.py

@@ -29,6 +29,11 @@ class DataSettings:
     first_day: str = "2026-09-01"  # first landing day of span 0
     window_days: int = DEFAULT_WINDOW_DAYS  # days per span and per example sequence
     label_column: str = "dropped_out"  # or "churned" on paid platforms
+    # Training examples per learner and span: the span's window and windows ending cut_step_days, 2 x
+    # cut_step_days, ... earlier (never before first_day), each labelled with the eventual outcome, so
+    # the model learns the question the daily early-warning job asks. 1: the span's window only.
+    training_cuts: int = 1
+    cut_step_days: int = 3
 
 
 @dataclass(frozen=True)

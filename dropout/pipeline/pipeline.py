@@ -59,6 +59,8 @@ def create_pipeline(
         label_column=data.label_column,
         mode="training",
         interventions_db=str(store_path(settings.warning.out_dir)),
+        training_cuts=data.training_cuts,
+        cut_step_days=data.cut_step_days,
     )
     components.append(example_gen)
 

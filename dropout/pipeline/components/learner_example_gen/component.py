@@ -12,7 +12,9 @@ Outputs ``examples`` (tf.Example TFRecords, splits ``train``/``eval`` in trainin
 serving mode, with the TFX ``span`` property set) and ``report`` (an IngestionReport with the counts and
 the quarantine index). ``interventions_db`` is the early-warning store: interventions and outcomes
 known by each window's last day become the ``interventions`` / ``intervention_outcome`` context
-(empty or a missing file: none yet). The pseudonymisation key itself is never a parameter: parameters are recorded
+(empty or a missing file: none yet). ``training_cuts`` > 1 adds, to the train split only, the same
+learners' windows ending ``cut_step_days``, 2 x ``cut_step_days``, ... days earlier (``executor.cut_offsets``).
+The pseudonymisation key itself is never a parameter: parameters are recorded
 in ML Metadata, so only the *name* of the environment variable and the key file path are.
 """
 
@@ -42,6 +44,8 @@ class LearnerExampleGenSpec(ComponentSpec):
         "label_column": ExecutionParameter(type=str),
         "mode": ExecutionParameter(type=str),
         "interventions_db": ExecutionParameter(type=str, optional=True),
+        "training_cuts": ExecutionParameter(type=int, optional=True),
+        "cut_step_days": ExecutionParameter(type=int, optional=True),
     }
     INPUTS: dict = {}
     OUTPUTS = {
@@ -72,6 +76,8 @@ class LearnerExampleGen(base_component.BaseComponent):
         label_column: str = "dropped_out",
         mode: str = "training",
         interventions_db: str = "",
+        training_cuts: int = 1,
+        cut_step_days: int = 3,
     ):
         spec = LearnerExampleGenSpec(
             landing_root=landing_root,
@@ -87,6 +93,8 @@ class LearnerExampleGen(base_component.BaseComponent):
             label_column=label_column,
             mode=mode,
             interventions_db=interventions_db,
+            training_cuts=training_cuts,
+            cut_step_days=cut_step_days,
             examples=types.Channel(type=standard_artifacts.Examples),
             report=types.Channel(type=IngestionReport),
         )

@@ -52,6 +52,20 @@ def split_examples(examples: pa.Table, mode: str) -> dict[str, pa.Table]:
     return out
 
 
+def cut_offsets(span: int, window_days: int, cuts: int, step_days: int) -> list[int]:
+    """Days back from the span's window of each training cut: ``0, step, 2 x step, ...`` (``cuts`` at most).
+
+    A cut whose window would start before span 0's first day is left out: days before the landing
+    data begins would read as inactive days, which they are not.
+    """
+    if cuts < 1 or step_days < 1:
+        raise ValueError(
+            f"LearnerExampleGen: training_cuts ({cuts}) and cut_step_days ({step_days}) must be at least 1"
+        )
+    room = span * window_days  # landing days before this span's window
+    return [k * step_days for k in range(cuts) if k * step_days <= room]
+
+
 def check_parameters(exec_properties: dict[str, Any]) -> None:
     """Raise ValueError naming the parameter and what to do when a parameter cannot work."""
     if exec_properties["mode"] not in MODES:
@@ -88,22 +102,45 @@ class Executor(base_executor.BaseExecutor):
             IngestionSettings(key_env=exec_properties["key_env"], key_file=exec_properties["key_file"])
         )
         mode = exec_properties["mode"]
-        result = ingest_span(
-            exec_properties["landing_root"],
-            exec_properties["learners_csv"],
-            exec_properties.get("outcomes_csv") or None,
-            first_day=datetime.date.fromisoformat(exec_properties["first_day"]),
-            span=exec_properties["span"],
-            window_days=exec_properties["window_days"],
-            key=key,
-            clock_skew_minutes=exec_properties["clock_skew_minutes"],
-            eval_fraction=exec_properties["eval_fraction"],
-            label_column=exec_properties["label_column"],
-            mode=mode,
-            interventions_db=exec_properties.get("interventions_db") or None,
-        )
+        first_day = datetime.date.fromisoformat(exec_properties["first_day"])
+
+        def ingest(days_back: int):
+            return ingest_span(
+                exec_properties["landing_root"],
+                exec_properties["learners_csv"],
+                exec_properties.get("outcomes_csv") or None,
+                first_day=first_day - datetime.timedelta(days=days_back),
+                span=exec_properties["span"],
+                window_days=exec_properties["window_days"],
+                key=key,
+                clock_skew_minutes=exec_properties["clock_skew_minutes"],
+                eval_fraction=exec_properties["eval_fraction"],
+                label_column=exec_properties["label_column"],
+                mode=mode,
+                interventions_db=exec_properties.get("interventions_db") or None,
+            )
+
+        result = ingest(0)
         examples = artifact_utils.get_single_instance(output_dict["examples"])
         per_split = split_examples(result.examples, mode)
+        offsets = (
+            cut_offsets(
+                exec_properties["span"],
+                exec_properties["window_days"],
+                exec_properties.get("training_cuts") or 1,
+                exec_properties.get("cut_step_days") or 3,
+            )
+            if mode == "training"
+            else [0]
+        )
+        cuts = [{"days_back": 0, "train_examples": per_split.get("train", result.examples).num_rows}]
+        for days_back in offsets[1:]:
+            # Earlier windows of the same learners, for training only: evaluation stays the span's
+            # own question (comparable with the champion's), and the same split by pseudonym keeps
+            # a learner's cuts together.
+            earlier = split_examples(ingest(days_back).examples, mode)["train"]
+            per_split["train"] = pa.concat_tables([per_split["train"], earlier])
+            cuts.append({"days_back": days_back, "train_examples": earlier.num_rows})
         examples.split_names = artifact_utils.encode_split_names(list(per_split))
         written = {
             name: write_split(table, Path(artifact_utils.get_split_uri([examples], name)))
@@ -119,6 +156,7 @@ class Executor(base_executor.BaseExecutor):
         report.span = exec_properties["span"]
         counts = dict(result.counts)
         counts["examples_per_split"] = written
+        counts["training_cuts"] = cuts
         counts[SPAN_KEY] = exec_properties["span"]
         result.write_reports(report.uri)
         Path(report.uri, "counts.json").write_text(json.dumps(counts, indent=2, sort_keys=True))

@@ -191,3 +191,39 @@ def test_missing_key_fails_before_reading(tmp_path, landing, monkeypatch):
                 "mode": "training",
             },
         )
+
+
+def test_cut_offsets_never_reach_before_the_landing_data():
+    assert executor.cut_offsets(span=0, window_days=10, cuts=4, step_days=3) == [0]
+    assert executor.cut_offsets(span=1, window_days=10, cuts=5, step_days=3) == [0, 3, 6, 9]
+    assert executor.cut_offsets(span=2, window_days=10, cuts=3, step_days=4) == [0, 4, 8]
+    with pytest.raises(ValueError, match="training_cuts"):
+        executor.cut_offsets(span=1, window_days=10, cuts=0, step_days=3)
+
+
+def test_training_cuts_add_earlier_windows_to_train_only(tmp_path, monkeypatch):
+    """Span 1 of 20 generated days with three cuts 4 days apart: evaluation unchanged, training grows."""
+    root = tmp_path / "data"
+    generate(root, GeneratorConfig(learners=40, days=20, seed=6))
+    one, _ = _run_exec(tmp_path / "one", root, monkeypatch, span=1)
+    three, report = _run_exec(tmp_path / "three", root, monkeypatch, span=1, training_cuts=3, cut_step_days=4)
+
+    def learners(examples, split):
+        return [
+            e.features.feature[F.LEARNER_KEY].bytes_list.value[0]
+            for e in _read(Path(examples.uri) / f"Split-{split}")
+        ]
+
+    assert learners(three, "eval") == learners(one, "eval")  # the span's own question only
+    train_one, train_three = learners(one, "train"), learners(three, "train")
+    counts = json.loads(Path(report.uri, "counts.json").read_text())
+    assert [c["days_back"] for c in counts["training_cuts"]] == [0, 4, 8]
+    assert sum(c["train_examples"] for c in counts["training_cuts"]) == len(train_three)
+    assert counts["examples_per_split"]["train"] == len(train_three) > len(train_one)
+    # Earlier cuts hold the same train learners (those enrolled by then), never an eval learner.
+    assert set(train_three) == set(train_one)
+    assert not set(train_three) & set(learners(three, "eval"))
+    assert (
+        counts["input_records"]
+        == json.loads(Path(tmp_path / "one" / "report" / "counts.json").read_text())["input_records"]
+    )  # the span's own records are reconciled once, as before
