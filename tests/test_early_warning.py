@@ -687,7 +687,7 @@ def _enrolled_on(world) -> dict[tuple[str, str], dt.date]:
 
 
 def test_risk_list_separates_learners_still_active_from_those_already_silent(world):
-    """``activity`` is "silent" exactly when the raw landing events show nothing on the learner's last 7 enrolled days."""
+    """``activity_state`` is "silent" exactly when the raw landing events show nothing on the learner's last 7 enrolled days."""
     raw, enrolled_on = world["raw"], _enrolled_on(world)
     rows = _risk_csv(world)
     for r in rows:
@@ -695,21 +695,25 @@ def test_risk_list_separates_learners_still_active_from_those_already_silent(wor
         days = [AS_OF - dt.timedelta(days=k) for k in range(7)]
         days = [d for d in days if d >= max(enrolled_on[key], FIRST_DAY)]
         quiet = all(raw.get(key, {}).get(d.isoformat(), {"events": 0})["events"] == 0 for d in days)
-        assert r["activity"] == ("silent" if quiet else "active"), key
+        assert r["activity_state"] == ("silent" if quiet else "active"), key
     flagged = [r for r in rows if r["band"]]
     summary = world["summary"]
-    assert summary["flagged_active"] == sum(r["activity"] == "active" for r in flagged)
-    assert summary["flagged_silent"] == sum(r["activity"] == "silent" for r in flagged)
+    assert summary["flagged_active"] == sum(r["activity_state"] == "active" for r in flagged)
+    assert summary["flagged_silent"] == sum(r["activity_state"] == "silent" for r in flagged)
     assert summary["flagged_active"] + summary["flagged_silent"] == summary["flagged"]
-    assert {r["activity"] for r in rows} == {"active", "silent"}  # both groups occur in this world
+    assert {r["activity_state"] for r in rows} == {"active", "silent"}  # both groups occur in this world
 
 
 def test_silent_learners_get_the_silent_actions_instead_of_their_bands(world):
     config = replace(world["config"], silent_actions=("email_staff",))
-    item = A.Flagged("abc", "c1", 0.9, 1, "high", "no activity on 7 of the last 7 days", activity="silent")
+    item = A.Flagged(
+        "abc", "c1", 0.9, 1, "high", "no activity on 7 of the last 7 days", activity_state="silent"
+    )
     assert job.planned_actions(config, item) == ("email_staff",)
-    assert job.planned_actions(config, replace(item, activity="active")) == config.high_actions
-    assert job.planned_actions(config, replace(item, band="top", activity="active")) == config.top_actions
+    assert job.planned_actions(config, replace(item, activity_state="active")) == config.high_actions
+    assert (
+        job.planned_actions(config, replace(item, band="top", activity_state="active")) == config.top_actions
+    )
     # Without silent actions configured (the module world's config) everyone gets their band's.
     assert job.planned_actions(world["config"], item) == world["config"].high_actions
 
@@ -729,7 +733,7 @@ def test_season_lead_time_reads_the_stores_flags_against_the_landing_data(world)
     model = season["model"]
     assert model["flagged"] == len(flagged) > 0
     assert model["flagged_dropouts"] == sum(dropped[(r["learner"], r["course_id"])] for r in flagged)
-    silent = sum(r["activity"] == "silent" for r in flagged)
+    silent = sum(r["activity_state"] == "silent" for r in flagged)
     assert model["share_flagged_already_silent"] == pytest.approx(silent / len(flagged))
     rule = season["rule_7_days"]
     assert rule["share_dropouts_flagged_while_active"] == 0.0  # the rule flags only the already silent

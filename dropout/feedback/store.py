@@ -3,7 +3,7 @@
 Tables (learners appear only as pseudonyms; contact details never enter this database):
 
 - ``risk_list``: run_id, scored_at, model_version, learner, course_id, risk, rank, band, reason,
-  activity (``active`` or ``silent``: ``dropout.warning.lead_time``; empty in rows of older stores).
+  activity_state (``active`` or ``silent``: ``dropout.warning.lead_time``; empty in rows of older stores).
 - ``interventions``: run_id, learner, course_id, band, action, status (``INTERVENTION_STATUSES``),
   detail, acted_at, outcome_due (date), came_back (NULL until checked, then 0/1), outcome_checked_at.
 - ``runs``: one row per run: window, champion version and path, counts, the skew check's result and
@@ -55,7 +55,7 @@ SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS risk_list (
     run_id TEXT NOT NULL, scored_at TEXT NOT NULL, model_version INTEGER NOT NULL,
     learner TEXT NOT NULL, course_id TEXT NOT NULL, risk REAL NOT NULL, rank INTEGER NOT NULL,
-    band TEXT NOT NULL, reason TEXT NOT NULL, activity TEXT NOT NULL DEFAULT '',
+    band TEXT NOT NULL, reason TEXT NOT NULL, activity_state TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (run_id, learner, course_id));
 CREATE TABLE IF NOT EXISTS {INTERVENTIONS_TABLE} (
     {", ".join(f"{name} {decl}" for name, decl in INTERVENTION_COLUMNS.items())},
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS runs (
     skew INTEGER, skew_features TEXT, skew_report TEXT, skew_checked_at TEXT,
     decision TEXT, decided_by TEXT, decided_at TEXT, decision_reason TEXT);
 """
-CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason", "activity")
+CSV_COLUMNS = ("learner", "course_id", "risk", "rank", "band", "reason", "activity_state")
 
 
 def store_path(out_dir: str | Path) -> Path:
@@ -79,10 +79,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(str(path))
     con.executescript(SCHEMA)
-    # Stores written before the risk list had an activity column gain it (older rows read as '').
-    if "activity" not in {r[1] for r in con.execute("PRAGMA table_info(risk_list)")}:
+    # Stores written before the risk list had an activity_state column gain it (older rows read as '').
+    if "activity_state" not in {r[1] for r in con.execute("PRAGMA table_info(risk_list)")}:
         with con:
-            con.execute("ALTER TABLE risk_list ADD COLUMN activity TEXT NOT NULL DEFAULT ''")
+            con.execute("ALTER TABLE risk_list ADD COLUMN activity_state TEXT NOT NULL DEFAULT ''")
     return con
 
 
@@ -112,7 +112,7 @@ def write_risk_list(
                     int(r["rank"]),
                     r["band"],
                     r["reason"],
-                    r.get("activity", ""),
+                    r.get("activity_state", ""),
                 )
                 for r in rows
             ],

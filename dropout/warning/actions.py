@@ -50,7 +50,7 @@ class Flagged:
     rank: int
     band: str
     reason: str
-    activity: str = ""  # "active" or "silent" (lead_time.silent); "" in risk lists of older stores
+    activity_state: str = ""  # "active" or "silent" (lead_time.silent); "" in risk lists of older stores
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def score(config: WarningRun) -> dict[str, Any]:
             "rank": int(rank[i]),
             "band": str(band[i]),
             "reason": reasons[i],
-            "activity": str(activity[i]),
+            "activity_state": str(activity[i]),
         }
         for i in range(n)
     ]
@@ -305,7 +305,7 @@ def act(
 
 def planned_actions(config: WarningRun, item: A.Flagged) -> tuple[str, ...]:
     """The actions for one flagged learner: ``silent_actions`` when already silent, else the band's."""
-    if config.silent_actions is not None and item.activity == LT.SILENT:
+    if config.silent_actions is not None and item.activity_state == LT.SILENT:
         return config.silent_actions
     return config.high_actions if item.band == "high" else config.top_actions
 

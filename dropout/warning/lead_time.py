@@ -6,7 +6,7 @@ active can still be reached. This module is the one definition of those ideas:
 
 - ``activity_labels(active, enrolled, days)``: ``silent`` when there was no activity on any of the
   learner's last ``days`` enrolled days (``dropout.ingestion.aggregate.silent``), else ``active``: the
-  risk list's ``activity`` column.
+  risk list's ``activity_state`` column.
 - ``lead_time(active, first_flag, dropped)``: over a season of daily flags, among learners who
   eventually drop out, the share first flagged while still active and the days between the first
   flag and the last activity (positive: flagged that many days before the learner went quiet);
