@@ -3,6 +3,7 @@
 #   .venv-tfx      TFX 1.16 / TF 2.16 / Beam / MLflow client + this project (editable)
 #   .venv-airflow  Airflow 3.3 (protobuf 7; cannot share an environment with TFX) + this project without its
 #                  dependencies (the DAGs import dropout.contract, which is standard library only)
+#   .venv-lrs      Ralph, the local Learning Record Store behind the xAPI source (its own pins)
 # An environment is rebuilt only when its lock file changed (a stamp holds the lock's hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,7 @@ airflow_extras() {
 
 sync_env .venv-tfx requirements/tfx.lock tfx_extras
 sync_env .venv-airflow requirements/airflow.lock airflow_extras
+sync_env .venv-lrs requirements/lrs.lock true
 
 # A random local pseudonymisation key for development; production sets $DROPOUT_PSEUDONYM_KEY.
 if [ ! -s work/secrets/pseudonym.key ] && [ -z "${DROPOUT_PSEUDONYM_KEY:-}" ]; then
